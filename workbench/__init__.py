@@ -1,0 +1,33 @@
+"""Edge Workbench: load a model, compress it, measure it on real runtimes, export it with proof.
+
+Example:
+    >>> import workbench
+    >>> task = workbench.zoo.load()                       # the default digits CNN
+    >>> run = workbench.runtime(task.model, "onnxruntime")
+    >>> task.evaluate(run)["accuracy"] > 0.95
+    True
+"""
+
+from __future__ import annotations
+
+from workbench import zoo
+from workbench.errors import WorkbenchError
+from workbench.model import ModelHandle, TensorSpec, load
+from workbench.runtime import RUNTIMES, Runner, available_runtimes, runtime
+from workbench.task import Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RUNTIMES",
+    "ModelHandle",
+    "Runner",
+    "Task",
+    "TensorSpec",
+    "WorkbenchError",
+    "__version__",
+    "available_runtimes",
+    "load",
+    "runtime",
+    "zoo",
+]

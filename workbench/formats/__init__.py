@@ -1,0 +1,1 @@
+"""Readers for model files that are not PyTorch: ONNX and TFLite."""

@@ -1,0 +1,95 @@
+"""Read and validate an ONNX file (external data included) into a `ModelHandle`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.model import ModelHandle, TensorSpec, _first_line, file_sha256
+
+
+def load_onnx(path: Path, examples: list[np.ndarray] | None, name: str) -> ModelHandle:
+    """Parse, check and open an ONNX model; every failure becomes a `WorkbenchError` naming the file."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError, OSError, UnicodeDecodeError) as e:
+        raise WorkbenchError(
+            f"{path}: not a valid ONNX protobuf ({_first_line(e)}). The file is truncated or not ONNX; "
+            "re-export it with torch.onnx.export()."
+        ) from e
+    if not proto.graph.node and not proto.graph.output:
+        raise WorkbenchError(f"{path}: parsed as ONNX but holds no graph. The file is not an ONNX model.")
+    external = _external_files(path, proto)
+    missing = [p for p in external if not p.is_file()]
+    if missing:
+        raise WorkbenchError(
+            f"{path}: its weights live in external data file(s) that are missing: "
+            f"{', '.join(str(m) for m in missing)}. Keep the .onnx file and its data file(s) in the same folder."
+        )
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as e:  # onnx.checker.ValidationError and friends
+        raise WorkbenchError(f"{path}: invalid ONNX model: {_first_line(e)}. Re-export the model.") from e
+    session_error = _try_session(path)
+    if session_error:
+        raise WorkbenchError(
+            f"{path}: ONNX Runtime cannot load this model: {session_error}. If an operator is unsupported, "
+            "re-export with a different opset (torch.onnx.export(..., opset_version=...)) or replace the op."
+        )
+    initializers = {i.name for i in proto.graph.initializer}
+    inputs = [_spec(v) for v in proto.graph.input if v.name not in initializers]
+    outputs = [_spec(v) for v in proto.graph.output]
+    num_params = sum(int(np.prod(i.dims)) if i.dims else 1 for i in proto.graph.initializer)
+    return ModelHandle(
+        framework="onnx",
+        inputs=inputs,
+        outputs=outputs,
+        num_params=num_params,
+        fingerprint=file_sha256([path, *external]),
+        source_format="onnx",
+        name=name,
+        path=path,
+        example_inputs=examples,
+    )
+
+
+def _external_files(path: Path, proto) -> list[Path]:
+    from onnx.external_data_helper import uses_external_data
+
+    locations: set[str] = set()
+    for init in proto.graph.initializer:
+        if uses_external_data(init):
+            for entry in init.external_data:
+                if entry.key == "location":
+                    locations.add(entry.value)
+    return [path.parent / loc for loc in sorted(locations)]
+
+
+def _try_session(path: Path) -> str | None:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = 1
+    try:
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
+        return _first_line(e)
+    return None
+
+
+def _spec(value_info) -> TensorSpec:
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    t = value_info.type.tensor_type
+    dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
+    try:
+        dtype = np.dtype(tensor_dtype_to_np_dtype(t.elem_type)).name
+    except (KeyError, TypeError):
+        dtype = None
+    return TensorSpec(value_info.name, dims if t.HasField("shape") else None, dtype)

@@ -1,0 +1,109 @@
+"""Read and validate a TFLite flatbuffer into a `ModelHandle`.
+
+The TFLite interpreter is C++ and a corrupt flatbuffer can crash it (segfault) rather than raise. So the first
+open of a file happens in a child process: if that child dies, the user's kernel does not, and they get a
+`WorkbenchError` instead. The probe's answer (signature, parameter count) is cached by content hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.model import ModelHandle, TensorSpec, file_sha256
+
+_PROBE = r"""
+import json, sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+it = Interpreter(model_path=sys.argv[1], num_threads=1)
+it.allocate_tensors()
+def spec(d):
+    sig = d.get("shape_signature", d["shape"])
+    scale, zp = d.get("quantization", (0.0, 0))
+    return {"name": d["name"], "shape": [None if int(s) < 0 else int(s) for s in sig],
+            "dtype": np.dtype(d["dtype"]).name, "scale": float(scale), "zero_point": int(zp)}
+ins = [spec(d) for d in it.get_input_details()]
+outs = [spec(d) for d in it.get_output_details()]
+for d in it.get_input_details():
+    it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+it.invoke()
+ops = it._get_ops_details()
+produced, used = set(), set()
+for op in ops:
+    produced.update(int(i) for i in op["outputs"])
+    used.update(int(i) for i in op["inputs"] if int(i) >= 0)
+graph_in = {d["index"] for d in it.get_input_details()}
+shapes = {}
+for i in used - produced - graph_in:
+    try:
+        shapes[i] = int(np.prod(it._get_tensor_details(i, 0)["shape"]))
+    except Exception:
+        pass
+print(json.dumps({"inputs": ins, "outputs": outs, "num_params": sum(shapes.values()), "num_ops": len(ops)}))
+"""
+
+
+def load_tflite(path: Path, examples: list[np.ndarray] | None, name: str) -> ModelHandle:
+    """Validate a .tflite in a child process, then describe it."""
+    size = path.stat().st_size
+    if size < 16:
+        raise WorkbenchError(f"{path}: {size} bytes is too small to be a TFLite model; the file is truncated.")
+    fingerprint = file_sha256([path])
+    info = probe(str(path), fingerprint)
+    inputs = [_spec(d) for d in info["inputs"]]
+    outputs = [_spec(d) for d in info["outputs"]]
+    return ModelHandle(
+        framework="tflite",
+        inputs=inputs,
+        outputs=outputs,
+        num_params=int(info["num_params"]),
+        fingerprint=fingerprint,
+        source_format="tflite",
+        name=name,
+        path=path,
+        example_inputs=examples,
+    )
+
+
+def _spec(d: dict) -> TensorSpec:
+    # Quantised int8/uint8 I/O is (de)quantised by the runner, so callers see the float signature.
+    dtype = "float32" if d["scale"] and d["dtype"] in ("int8", "uint8", "int16") else d["dtype"]
+    return TensorSpec(d["name"], tuple(d["shape"]), dtype)
+
+
+@lru_cache(maxsize=64)
+def probe(path: str, fingerprint: str) -> dict:
+    """Open, allocate and run the model once on zeros in a child process; return its description."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, path], capture_output=True, text=True, timeout=120, env=env
+        )
+    except subprocess.TimeoutExpired as e:
+        raise WorkbenchError(f"{path}: the TFLite interpreter did not finish loading in 120 s.") from e
+    if proc.returncode < 0:
+        sig = signal.Signals(-proc.returncode).name
+        raise WorkbenchError(
+            f"{path}: the TFLite interpreter crashed ({sig}) while opening this file, so it is corrupt or "
+            "malformed. Re-convert the model (e.g. with litert_torch) and copy it again."
+        )
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        reason = lines[-1] if lines else "unknown error"
+        raise WorkbenchError(
+            f"{path}: not a loadable TFLite model ({reason[:300]}). The flatbuffer is broken or uses an "
+            "operator this LiteRT build lacks; re-convert it."
+        )
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError) as e:  # pragma: no cover - probe prints one JSON line
+        raise WorkbenchError(f"{path}: the TFLite probe returned no description ({proc.stderr[-300:]}).") from e

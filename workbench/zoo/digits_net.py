@@ -1,0 +1,111 @@
+"""Built-in "digits-cnn" demo model: a small MobileNet-style CNN for sklearn digits.
+
+The model takes float32 images of shape ``(B, 1, 32, 32)`` (8x8 scikit-learn
+digits upscaled bilinearly and normalised to roughly ``[-1, 1]``) and returns
+``(B, 10)`` logits. It uses only plain ops (Conv2d, BatchNorm2d, ReLU, mean,
+Linear) so it exports cleanly to ONNX and TFLite.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+
+WEIGHTS_FILE = "digits_cnn.safetensors"
+"""File name of the trained weights (safetensors ``state_dict``)."""
+
+INPUT_SHAPE = (1, 32, 32)
+"""Per-sample input shape ``(C, H, W)``."""
+
+NUM_CLASSES = 10
+
+# (in_channels, out_channels, stride) of each depthwise-separable block.
+_BLOCKS: tuple[tuple[int, int, int], ...] = (
+    (32, 64, 1),
+    (64, 128, 2),
+    (128, 128, 1),
+    (128, 256, 2),
+    (256, 256, 1),
+)
+_STEM_CHANNELS = 32
+_STEM_STRIDE = 2
+
+
+class ConvBNReLU(nn.Sequential):
+    """Conv2d (no bias) followed by BatchNorm2d and ReLU (submodules ``conv``, ``bn``, ``act``)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            OrderedDict(
+                conv=nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
+                bn=nn.BatchNorm2d(c_out),
+                act=nn.ReLU(inplace=True),
+            )
+        )
+
+
+class DepthwiseSeparable(nn.Module):
+    """Depthwise 3x3 conv + BN + ReLU, then pointwise 1x1 conv + BN + ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.dw = ConvBNReLU(c_in, c_in, 3, stride, groups=c_in)
+        self.pw = ConvBNReLU(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pw(self.dw(x))
+
+
+class DigitsCNN(nn.Module):
+    """MobileNet-style CNN classifying 32x32 grayscale digits into 10 classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = ConvBNReLU(INPUT_SHAPE[0], _STEM_CHANNELS, 3, _STEM_STRIDE)
+        self.blocks = nn.Sequential(*(DepthwiseSeparable(i, o, s) for i, o, s in _BLOCKS))
+        self.classifier = nn.Linear(_BLOCKS[-1][1], NUM_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Maps ``(B, 1, 32, 32)`` float32 images to ``(B, 10)`` logits."""
+        x = self.blocks(self.stem(x))
+        return self.classifier(x.mean((2, 3)))
+
+
+def build_digits_cnn() -> DigitsCNN:
+    """Returns an untrained DigitsCNN with the fixed architecture of the shipped weights."""
+    return DigitsCNN()
+
+
+def digits_splits(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Loads scikit-learn digits as model-ready train/calibration/eval splits.
+
+    Images are upscaled from 8x8 to 32x32 (bilinear) and normalised from
+    ``0..16`` to ``[-1, 1]``. Deterministic for a given seed.
+
+    Args:
+        seed: Seed for the stratified 75/25 train/eval split and the calibration pick.
+
+    Returns:
+        Mapping ``"train"``, ``"calibration"``, ``"eval"`` to ``(x, y)`` with
+        ``x`` float32 of shape ``(N, 1, 32, 32)`` and ``y`` int64 of shape ``(N,)``.
+        ``"calibration"`` is 128 samples drawn from the train split.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = torch.from_numpy(digits.images.astype(np.float32)).unsqueeze(1)
+    images = nn.functional.interpolate(images, size=INPUT_SHAPE[1:], mode="bilinear", align_corners=False)
+    x = ((images / 16.0 - 0.5) / 0.5).numpy()
+    y = digits.target.astype(np.int64)
+
+    x_train, x_eval, y_train, y_eval = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+    calib = np.random.default_rng(seed).permutation(len(x_train))[:128]
+    return {
+        "train": (x_train, y_train),
+        "calibration": (x_train[calib], y_train[calib]),
+        "eval": (x_eval, y_eval),
+    }
