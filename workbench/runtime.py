@@ -116,6 +116,13 @@ def runtime(handle: ModelHandle, name: str = "onnxruntime", *, threads: int | No
         >>> run(task.example_inputs[0])[0].shape
         (2, 10)
     """
+    if not isinstance(handle, ModelHandle):
+        inner = getattr(handle, "model", None)  # a Task: run its model
+        if not isinstance(inner, ModelHandle):
+            raise WorkbenchError(
+                f"runtime() takes a ModelHandle (from workbench.load) or a Task, got {type(handle).__name__}."
+            )
+        handle = inner
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise WorkbenchError(f"threads must be a positive integer or None, got {threads!r}.")
     if name not in RUNTIMES:
