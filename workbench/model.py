@@ -88,6 +88,8 @@ class ModelHandle:
         name: a short human name.
         example_inputs: sample inputs (batch >= 2 where known), used for conversion and tracing.
         lineage: the compression configs applied to reach this variant, in order (empty for an original).
+        origin: for a variant, the uncompressed handle it came from (the teacher for distillation).
+        meta: technique-specific facts a later step needs (e.g. calibrated activation ranges), JSON-friendly.
     """
 
     framework: Framework
@@ -101,6 +103,8 @@ class ModelHandle:
     path: Path | None = None
     example_inputs: list[np.ndarray] | None = None
     lineage: tuple[Any, ...] = ()
+    origin: Any = field(default=None, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
     _artifacts: dict[str, Path] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
