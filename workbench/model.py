@@ -171,9 +171,14 @@ def load(
 
 
 def _load_file(path: Path, examples: list[np.ndarray] | None, name: str | None) -> ModelHandle:
-    if not path.exists():
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError) as e:  # e.g. "File name too long"
+        reason = getattr(e, "strerror", None) or str(e)
+        raise WorkbenchError(f"{path}: cannot access this path ({reason}). Check the path.") from e
+    if not exists:
         raise WorkbenchError(f"{path}: no such file. Check the path (relative paths start at {Path.cwd()}).")
-    if path.is_dir():
+    if is_dir:
         raise WorkbenchError(
             f"{path} is a directory. Pass the model file inside it ({', '.join(sorted(SUFFIXES))})."
         )
@@ -192,6 +197,8 @@ def _load_file(path: Path, examples: list[np.ndarray] | None, name: str | None) 
         raise WorkbenchError(f"{path} is empty (0 bytes). Re-export or re-download the model.")
     content = _sniff(path, head)
     expected = SUFFIXES[suffix]
+    if content is None and expected != "onnx" and _is_onnx(path):
+        content = "onnx"
     if content == "pickle" and expected in ("torchscript", "exported_program"):
         _refuse_pickle(path)
     if content is not None and content != expected:
@@ -224,9 +231,19 @@ def _sniff(path: Path, head: bytes) -> str | None:
     if head[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-            raise WorkbenchError(f"{path}: looks like a zip archive but is corrupt ({e}). Re-save the model.") from e
+                infos = zf.infolist()
+        except Exception as e:  # BadZipFile, NotImplementedError ("zip file version"), EOFError, ValueError, …
+            raise WorkbenchError(
+                f"{path}: looks like a zip archive but is corrupt ({_first_line(e)}). Re-save the model."
+            ) from e
+        if not infos or min(i.header_offset for i in infos) != 0:
+            # A truncated archive whose last bytes hold a nested zip (a .pt2 embeds torch.save files) parses as
+            # that inner archive; the outer one's directory is gone.
+            raise WorkbenchError(
+                f"{path}: looks like a zip archive but is truncated or corrupt (its central directory does not "
+                "describe the file). Re-save or re-copy the model."
+            )
+        names = [i.filename for i in infos]
         if any(n.endswith("serialized_exported_program.json") or "/models/" in n for n in names):
             return "exported_program"
         if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
@@ -240,21 +257,30 @@ def _sniff(path: Path, head: bytes) -> str | None:
     return None
 
 
+def _is_onnx(path: Path) -> bool:
+    """Whether a file without a magic number parses as an ONNX model with a graph (to name a wrong extension)."""
+    if path.stat().st_size > (1 << 31):
+        return False
+    try:
+        import onnx
+
+        return len(onnx.load_model(str(path), load_external_data=False).graph.node) > 0
+    except Exception:  # any parse failure just means "not ONNX"
+        return False
+
+
 def _refuse_pickle(path: Path) -> None:
     """Explain what a torch.save pickle holds without executing anything in it."""
-    import pickle
-
     import torch
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, TypeError,
-            ImportError, IndexError, KeyError, OSError) as e:
+    except Exception as e:  # whatever a corrupt or hostile pickle makes the weights-only loader raise
         raise WorkbenchError(
             f"{path} is a Python pickle that holds objects other than tensors (a pickled model class or "
             "code). The workbench refuses to unpickle it because that can run arbitrary code. Save the model "
             "with torch.jit.save(torch.jit.script(model), ...) or torch.export.save(...), or export it to ONNX. "
-            f"(Loader said: {str(e).splitlines()[0][:200]})"
+            f"(Loader said: {_first_line(e)[:200]})"
         ) from e
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WorkbenchError(
@@ -282,13 +308,36 @@ def _load_torchscript(path: Path, examples: list[np.ndarray] | None, name: str) 
 def _load_exported_program(path: Path, examples: list[np.ndarray] | None, name: str) -> ModelHandle:
     import torch
 
+    from workbench.formats.pt2_file import check_archive, no_unpickling
+
+    check_archive(path)  # torch.export.load() evaluates the archive's expressions: vet them first
+    blocked: list[str] = []
+    error: Exception | None = None
     try:
-        ep = torch.export.load(str(path))
+        with no_unpickling(blocked):
+            ep = torch.export.load(str(path))
     except Exception as e:
+        error = e
+    if blocked:
         raise WorkbenchError(
-            f"{path}: not a loadable torch.export archive ({_first_line(e)}). Re-save it with torch.export.save()."
+            f"{path} holds pickled Python objects ({', '.join(sorted(set(blocked))[:3])}) besides tensors. "
+            "Unpickling them can run arbitrary code, so the workbench refuses the file. If you trust it and the "
+            "names are tensor classes you use, allow them with torch.serialization.add_safe_globals([...])."
+        ) from error
+    if error is not None:
+        raise WorkbenchError(
+            f"{path}: not a loadable torch.export archive ({_first_line(error)}). Re-save it with "
+            "torch.export.save()."
+        ) from error
+    try:
+        return _from_exported_program(ep, path, examples, name)
+    except WorkbenchError:
+        raise
+    except Exception as e:  # a hand-edited archive can deserialize yet not form a usable program
+        raise WorkbenchError(
+            f"{path}: the torch.export archive loads but its program is inconsistent ({_first_line(e)}). "
+            "Re-save it with torch.export.save()."
         ) from e
-    return _from_exported_program(ep, path, examples, name)
 
 
 # --------------------------------------------------------------------------------------------- modules

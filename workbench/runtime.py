@@ -190,7 +190,9 @@ def _ort_runner(handle: ModelHandle, threads: int | None) -> Runner:
     opts.intra_op_num_threads = threads or 0
     opts.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        from workbench.formats.onnx_file import session_source
+
+        session = ort.InferenceSession(session_source(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:
         raise WorkbenchError(f"{path}: ONNX Runtime cannot load the model: {_first_line(e)}.") from e
     names = [i.name for i in session.get_inputs()]
@@ -257,6 +259,8 @@ def _tflite_runner(handle: ModelHandle, threads: int | None, name: str) -> Runne
         b0 = model_batch[0] if model_batch else 1
         if all(dynamic) or n == b0:
             return invoke(arrays)
+        if n == 0:  # an empty batch: run one padding sample to learn the output shapes, return none of it
+            return [o[:0] for o in invoke([np.zeros((b0, *a.shape[1:]), a.dtype) for a in arrays])]
         if n % b0:
             raise WorkbenchError(
                 f"{handle.name}: this TFLite model has a fixed batch of {b0}; pass a batch that is a multiple of it."

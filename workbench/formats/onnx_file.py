@@ -31,11 +31,19 @@ def load_onnx(path: Path, examples: list[np.ndarray] | None, name: str) -> Model
             f"{path}: its weights live in external data file(s) that are missing: "
             f"{', '.join(str(m) for m in missing)}. Keep the .onnx file and its data file(s) in the same folder."
         )
+    undefined = _undefined_inputs(proto)
+    if undefined:
+        node, value = undefined[0]
+        raise WorkbenchError(
+            f"{path}: node {node} reads {value!r}, which no initializer, graph input or other node provides "
+            f"({len(undefined)} such input(s)); the file is missing weights (initialisers) or was edited. "
+            "Re-export the model."
+        )
     try:
         onnx.checker.check_model(str(path))
     except Exception as e:  # onnx.checker.ValidationError and friends
         raise WorkbenchError(f"{path}: invalid ONNX model: {_first_line(e)}. Re-export the model.") from e
-    session_error = _try_session(path)
+    session_error = _try_session(path, bool(external))
     if session_error:
         raise WorkbenchError(
             f"{path}: ONNX Runtime cannot load this model: {session_error}. If an operator is unsupported, "
@@ -44,7 +52,10 @@ def load_onnx(path: Path, examples: list[np.ndarray] | None, name: str) -> Model
     initializers = {i.name for i in proto.graph.initializer}
     inputs = [_spec(v) for v in proto.graph.input if v.name not in initializers]
     outputs = [_spec(v) for v in proto.graph.output]
-    num_params = sum(int(np.prod(i.dims)) if i.dims else 1 for i in proto.graph.initializer)
+    # int64 initialisers are shapes, axes and indices (ONNX requires int64 for those), not weights.
+    num_params = sum(
+        int(np.prod(i.dims)) if i.dims else 1 for i in proto.graph.initializer if i.data_type != onnx.TensorProto.INT64
+    )
     return ModelHandle(
         framework="onnx",
         inputs=inputs,
@@ -70,14 +81,54 @@ def _external_files(path: Path, proto) -> list[Path]:
     return [path.parent / loc for loc in sorted(locations)]
 
 
-def _try_session(path: Path) -> str | None:
+def _undefined_inputs(proto) -> list[tuple[str, str]]:
+    """(node, input) pairs of the main graph whose input nothing defines, e.g. a deleted initialiser."""
+    graph = proto.graph
+    known = {""}  # an empty name marks an omitted optional input
+    known.update(v.name for v in graph.input)
+    known.update(i.name for i in graph.initializer)
+    known.update(s.values.name for s in graph.sparse_initializer)
+    for node in graph.node:
+        known.update(node.output)
+    return [
+        (f"{node.name or '#' + str(k)} ({node.op_type})", name)
+        for k, node in enumerate(graph.node)
+        for name in node.input
+        if name not in known
+    ]
+
+
+def session_source(path: Path, has_external_data: bool | None = None) -> str | bytes:
+    """What to hand `ort.InferenceSession`: the path, or the model bytes with external data inlined.
+
+    ONNX Runtime's shape inference cannot read constant tensors that live in an external data file (a model saved
+    with ``size_threshold=0`` fails on e.g. ReduceMean's axes), so such a model is loaded into memory first when
+    it fits in a protobuf (2 GiB).
+    """
+    import onnx
+
+    if has_external_data is None:
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception:  # let ORT report the problem with the file itself
+            return str(path)
+        has_external_data = bool(_external_files(path, proto))
+    if not has_external_data:
+        return str(path)
+    proto = onnx.load(str(path), load_external_data=True)
+    if proto.ByteSize() >= (1 << 31) - (1 << 20):
+        return str(path)
+    return proto.SerializeToString()
+
+
+def _try_session(path: Path, has_external_data: bool) -> str | None:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.intra_op_num_threads = 1
     try:
-        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(session_source(path, has_external_data), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
         return _first_line(e)
     return None

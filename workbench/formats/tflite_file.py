@@ -45,9 +45,13 @@ graph_in = {d["index"] for d in it.get_input_details()}
 shapes = {}
 for i in used - produced - graph_in:
     try:
-        shapes[i] = int(np.prod(it._get_tensor_details(i, 0)["shape"]))
+        d = it._get_tensor_details(i, 0)
     except Exception:
-        pass
+        continue
+    # Weights are float, or integer with quantisation parameters; plain int32/int64 constants are shapes,
+    # axes and permutations, which are not parameters.
+    if np.dtype(d["dtype"]).kind == "f" or d["quantization"][0]:
+        shapes[i] = int(np.prod(d["shape"]))
 print(json.dumps({"inputs": ins, "outputs": outs, "num_params": sum(shapes.values()), "num_ops": len(ops)}))
 """
 
@@ -57,6 +61,13 @@ def load_tflite(path: Path, examples: list[np.ndarray] | None, name: str) -> Mod
     size = path.stat().st_size
     if size < 16:
         raise WorkbenchError(f"{path}: {size} bytes is too small to be a TFLite model; the file is truncated.")
+    with path.open("rb") as f:
+        identifier = f.read(8)[4:8]
+    if identifier != b"TFL3":
+        raise WorkbenchError(
+            f"{path}: not a TFLite flatbuffer (bytes 4-8 should be the identifier 'TFL3', found {identifier!r}). "
+            "The file is corrupt or another format; re-convert the model to .tflite."
+        )
     fingerprint = file_sha256([path])
     info = probe(str(path), fingerprint)
     inputs = [_spec(d) for d in info["inputs"]]
