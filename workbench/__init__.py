@@ -11,6 +11,16 @@ Example:
 from __future__ import annotations
 
 from workbench import zoo
+from workbench.compress import (
+    LowRank,
+    Prune,
+    Quantize,
+    Recover,
+    auto_mixed_precision,
+    compress,
+    prune_plan,
+    sensitivity,
+)
 from workbench.errors import WorkbenchError
 from workbench.model import ModelHandle, TensorSpec, load
 from workbench.runtime import RUNTIMES, Runner, available_runtimes, runtime
@@ -19,6 +29,14 @@ from workbench.task import Task
 __version__ = "0.1.0"
 
 __all__ = [
+    "LowRank",
+    "Prune",
+    "Quantize",
+    "Recover",
+    "auto_mixed_precision",
+    "compress",
+    "prune_plan",
+    "sensitivity",
     "RUNTIMES",
     "ModelHandle",
     "Runner",

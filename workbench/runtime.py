@@ -78,6 +78,8 @@ def check_inputs(
             raise WorkbenchError(f"{model_name}: input {i} is a {type(a).__name__}; pass numpy arrays {sig}.")
         if i < len(specs):
             s = specs[i]
+            if s.dtype is not None and a.dtype.name != s.dtype and _lossless_int(a, s.dtype):
+                a = a.astype(s.dtype)  # token ids: int64 from tokenizers, int32 in TFLite files
             if s.dtype is not None and a.dtype.name != s.dtype:
                 raise WorkbenchError(
                     f"{model_name}: input {s.name!r} has dtype {a.dtype.name}, expected {s.dtype} "
@@ -94,6 +96,17 @@ def check_inputs(
                     )
         out.append(np.ascontiguousarray(a))
     return out
+
+
+def _lossless_int(a: np.ndarray, dtype: str) -> bool:
+    """True when integer `a` converts to integer `dtype` without changing any value."""
+    target = np.dtype(dtype)
+    if a.dtype.kind not in "iu" or target.kind not in "iu":
+        return False
+    if a.size == 0:
+        return True
+    info = np.iinfo(target)
+    return bool(a.min() >= info.min and a.max() <= info.max)
 
 
 def runtime(handle: ModelHandle, name: str = "onnxruntime", *, threads: int | None = None) -> Runner:

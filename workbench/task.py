@@ -86,11 +86,15 @@ class Task:
         Returns:
             A dict of metrics; `self.metric` is the primary one.
         """
-        if limit is not None and limit < 1:
+        outputs, rows = self.run(runner, limit=limit)
+        return self.score(outputs, rows)
+
+    def run(self, runner: Runner, *, limit: int | None = None) -> tuple[list[np.ndarray], slice]:
+        """Outputs of `runner` on the evaluation split (or its first `limit` rows), and the rows used."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise WorkbenchError(f"limit must be a positive number of samples or None, got {limit!r}.")
         rows = slice(0, limit)
-        outputs = predict(runner, [a[rows] for a in self.eval_inputs])
-        return self.score(outputs, rows)
+        return predict(runner, [a[rows] for a in self.eval_inputs]), rows
 
     def score(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> dict[str, float]:
         """Score model outputs for the evaluation rows `rows` (subclasses override)."""

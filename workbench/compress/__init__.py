@@ -1,5 +1,30 @@
-"""Compression techniques: one frozen config each, applied by `compress(handle, *configs, task=None)`."""
+"""Compression techniques: one frozen config each, applied by `compress(handle, *configs, task=None)`.
 
-from workbench.compress.base import CompressionConfig, compress, config_from_dict, technique
+Importing this package registers every technique (torch, and ONNX / TFLite where they apply).
+"""
 
-__all__ = ["CompressionConfig", "compress", "config_from_dict", "technique"]
+from workbench.compress.base import CompressionConfig, compress, config_from_dict, supported_frameworks, technique
+from workbench.compress.lowrank import LowRank
+from workbench.compress.prune import Prune, prune_plan
+from workbench.compress.quantize import Quantize, effective_bits_per_weight, fake_quantize
+from workbench.compress.quantize_files import realize_onnx
+from workbench.compress.recover import Recover
+from workbench.compress.sensitivity import auto_mixed_precision, sensitivity
+
+__all__ = [
+    "CompressionConfig",
+    "LowRank",
+    "Prune",
+    "Quantize",
+    "Recover",
+    "auto_mixed_precision",
+    "compress",
+    "config_from_dict",
+    "effective_bits_per_weight",
+    "fake_quantize",
+    "prune_plan",
+    "realize_onnx",
+    "sensitivity",
+    "supported_frameworks",
+    "technique",
+]

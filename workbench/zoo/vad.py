@@ -43,8 +43,9 @@ def read_labels() -> np.ndarray:
 class StreamingVADTask(Task):
     """A stateful streaming model: `evaluate` feeds frames one at a time and carries the state."""
 
-    def evaluate(self, runner, *, limit: int | None = None) -> dict[str, float]:  # type: ignore[override]
-        if limit is not None and limit < 1:
+    def run(self, runner, *, limit: int | None = None) -> tuple[list[np.ndarray], slice]:  # type: ignore[override]
+        """Stream the clip through `runner` one frame at a time, carrying the state the runner returns."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise WorkbenchError(f"limit must be a positive number of frames or None, got {limit!r}.")
         rows = slice(0, limit)
         frames = self.eval_inputs[0][rows]
@@ -54,7 +55,19 @@ class StreamingVADTask(Task):
         for t in range(len(frames)):
             p, h, c = runner(frames[t:t + 1], h, c)[:3]
             probs[t] = float(p.reshape(-1)[0])
-        return self.score([probs], rows)
+        return [probs], rows
+
+    def reference_outputs(self) -> list[np.ndarray]:
+        if self._reference is None:
+            from workbench.runtime import runtime
+
+            self._reference = self.run(runtime(self.model, "torch"))[0]
+        return self._reference
+
+    def fidelity(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> float:
+        """Share of frames whose speech / no-speech decision matches the original model's."""
+        ref = self.reference_outputs()[0][rows]
+        return round(float(np.mean((outputs[0].reshape(-1) >= 0.5) == (ref >= 0.5))), 6)
 
     def score(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> dict[str, float]:
         from workbench.zoo.vad_net import vad_metrics
