@@ -11,8 +11,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import signal
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -293,9 +297,48 @@ def _refuse_pickle(path: Path) -> None:
     )
 
 
+_TS_PROBE = "import sys, torch; torch.jit.load(sys.argv[1], map_location='cpu')"
+
+
+def _check_zip_crc(path: Path) -> None:
+    """Reject an archive whose entries fail their CRC: corrupt bytes inside can abort PyTorch's C++ reader."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except Exception as e:  # noqa: BLE001 - any failure to read the archive is corruption
+        raise WorkbenchError(f"{path}: the archive is corrupt ({_first_line(e)}). Re-save the model.") from e
+    if bad is not None:
+        raise WorkbenchError(f"{path}: the archive is corrupt (entry {bad!r} fails its checksum). Re-save the model.")
+
+
+@lru_cache(maxsize=64)
+def _probe_torchscript(path: str, fingerprint: str) -> str | None:
+    """Open a TorchScript file in a child process first: torch.jit.load aborts (SIGABRT) on some corrupt
+    archives, which would take the user's kernel down. Returns an error line, or None if it loads."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _TS_PROBE, path], capture_output=True, text=True,
+                              timeout=300, env=env)
+    except subprocess.TimeoutExpired:
+        return "loading did not finish in 300 s"
+    if proc.returncode < 0:
+        return f"PyTorch crashed ({signal.Signals(-proc.returncode).name}) reading it"
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        return lines[-1][:300] if lines else "unknown error"
+    return None
+
+
 def _load_torchscript(path: Path, examples: list[np.ndarray] | None, name: str) -> ModelHandle:
     import torch
 
+    _check_zip_crc(path)
+    problem = _probe_torchscript(str(path), file_sha256([path]))
+    if problem:
+        raise WorkbenchError(
+            f"{path}: not a loadable TorchScript archive ({problem}). The file is corrupt; re-save it with "
+            "torch.jit.save()."
+        )
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as e:  # torch raises RuntimeError/ValueError/… for corrupt archives
