@@ -10,7 +10,7 @@ import torch
 
 import workbench
 from workbench import zoo
-from workbench.compress.base import compress, config_from_dict
+from workbench.compress.base import compress, config_from_dict, copy_module
 from workbench.compress.lowrank import LowRank, factorise, lowrank_plan, rank_for
 from workbench.measure.compute import count_macs
 
@@ -88,7 +88,7 @@ def test_full_rank_factorisation_is_the_same_function(layer):
 
 def test_full_rank_model_reproduces_the_original(digits):
     """Every eligible digits layer factorised at full rank (more parameters, same function)."""
-    module = workbench.compress.base.copy_module(digits.model)
+    module = copy_module(digits.model)
     for name, m in list(module.named_modules()):
         if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) or isinstance(m, torch.nn.Linear):
             parent, _, attr = name.rpartition(".")

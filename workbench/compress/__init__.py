@@ -4,7 +4,7 @@ Importing this package registers every technique (torch, and ONNX / TFLite where
 """
 
 from workbench.compress.base import CompressionConfig, compress, config_from_dict, supported_frameworks, technique
-from workbench.compress.lowrank import LowRank
+from workbench.compress.lowrank import LowRank, lowrank_plan
 from workbench.compress.prune import Prune, prune_plan
 from workbench.compress.quantize import Quantize, effective_bits_per_weight, fake_quantize
 from workbench.compress.quantize_files import realize_onnx
@@ -22,6 +22,7 @@ __all__ = [
     "config_from_dict",
     "effective_bits_per_weight",
     "fake_quantize",
+    "lowrank_plan",
     "prune_plan",
     "realize_onnx",
     "sensitivity",

@@ -139,12 +139,12 @@ def recover_torch(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
     student = copy_module(handle)
     teacher = (handle.origin if handle.origin is not None else handle).module  # only ever run under no_grad
     xs = [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs]
-    ys = torch.from_numpy(np.asarray(labels)).long() if labels is not None else None
     n = len(xs[0])
     with torch.no_grad():
         probe = _first_output(student(*[x[:2] for x in xs]))
     loss_kind = _loss_kind(cfg.method, probe, labels)
     loss_fn = _LOSSES[loss_kind]
+    ys = torch.from_numpy(np.asarray(labels)).long() if loss_kind == "cross_entropy" else None
     mask_at = next((i for i, spec in enumerate(handle.inputs) if spec.name == "attention_mask"), None)
     teacher_out = None if loss_kind == "cross_entropy" else _TeacherCache(teacher, xs, mask_at)
 
@@ -169,34 +169,34 @@ def recover_torch(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
     _training_mode(student, min(cfg.batch_size, n))
     losses: list[float] = []
     start = time.perf_counter()
-    bar = tqdm(_minibatches(n, cfg.batch_size, cfg.steps, cfg.seed), total=cfg.steps, disable=None, leave=False,
-               desc=f"{cfg.label} ({loss_kind})")
-    for step, idx in enumerate(bar):
-        out = _first_output(student(*_take(xs, idx, mask_at)))
-        target = ys[idx] if loss_kind == "cross_entropy" else teacher_out(idx)
-        loss = loss_fn(out, target, cfg.temperature)
-        optimizer.zero_grad(set_to_none=False)
-        loss.backward()
-        with torch.no_grad():
-            for name, mask in zeros.items():
-                params[name].grad.masked_fill_(mask, 0.0)
-            for name, shadow in shadows.items():  # straight-through: step the float shadow, not the grid
-                params[name].copy_(shadow)
-            optimizer.step()
-            for name, mask in zeros.items():
-                params[name].masked_fill_(mask, 0.0)
-            for name, shadow in shadows.items():
-                shadow.copy_(params[name])
-                params[name].copy_(quantisers[name](shadow))
-        losses.append(float(loss.detach()))
-        if not math.isfinite(losses[-1]):
-            raise WorkbenchError(
-                f"{handle.name}: the recovery loss became {losses[-1]} at step {step + 1}; lower lr "
-                f"(now {cfg.lr:g}), e.g. Recover(lr={cfg.lr / 10:g})."
-            )
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-    bar.close()
+    batches = _minibatches(n, cfg.batch_size, cfg.steps, cfg.seed)
+    with tqdm(batches, total=cfg.steps, disable=None, leave=False, desc=f"{cfg.label} ({loss_kind})") as bar:
+        for step, idx in enumerate(bar):
+            out = _first_output(student(*_take(xs, idx, mask_at)))
+            target = ys[idx] if ys is not None else teacher_out(idx)
+            loss = loss_fn(out, target, cfg.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            with torch.no_grad():
+                for name, mask in zeros.items():
+                    if params[name].grad is not None:
+                        params[name].grad.masked_fill_(mask, 0.0)
+                for name, shadow in shadows.items():  # straight-through: step the float shadow, not the grid
+                    params[name].copy_(shadow)
+                optimizer.step()
+                for name, mask in zeros.items():
+                    params[name].masked_fill_(mask, 0.0)
+                for name, shadow in shadows.items():
+                    shadow.copy_(params[name])
+                    params[name].copy_(quantisers[name](shadow))
+            losses.append(float(loss.detach()))
+            if not math.isfinite(losses[-1]):
+                raise WorkbenchError(
+                    f"{handle.name}: the recovery loss became {losses[-1]} at step {step + 1}; lower lr "
+                    f"(now {cfg.lr:g}), e.g. Recover(lr={cfg.lr / 10:g})."
+                )
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
     student.eval()
     for name, p in params.items():
         p.requires_grad_(was_trainable[name])
