@@ -1,5 +1,7 @@
-"""Measurement on real runtimes (latency now; accuracy, size, memory and MACs grow here)."""
+"""Measurement on real runtimes: accuracy, size, latency, memory and compute, plus device estimates."""
 
+from workbench.measure.compute import count_macs, profile_layers
 from workbench.measure.latency import LatencyStats, time_runner
+from workbench.measure.record import Measurement, measure, to_frame
 
-__all__ = ["LatencyStats", "time_runner"]
+__all__ = ["LatencyStats", "Measurement", "count_macs", "measure", "profile_layers", "time_runner", "to_frame"]
