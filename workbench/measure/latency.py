@@ -28,27 +28,41 @@ def time_runner(
     *,
     warmup: int = 10,
     min_reps: int = 30,
-    max_reps: int = 2000,
+    max_reps: int = 5000,
     min_seconds: float = 0.5,
+    max_seconds: float = 5.0,
+    tolerance: float = 0.03,
 ) -> LatencyStats:
-    """Time `runner(*inputs)`.
+    """Time `runner(*inputs)` until the median is stable.
 
-    Runs `warmup` calls, then at least `min_reps` timed calls and keeps going until `min_seconds` have
-    passed (capped at `max_reps`), so fast models get many samples and slow ones finish in reasonable time.
+    Runs `warmup` untimed calls, then timed calls until at least `min_reps` calls and `min_seconds` have passed
+    *and* the median of the first half of the samples is within `tolerance` of the median of the second half
+    (a stable median), or until `max_reps` / `max_seconds` is reached. Fast models get many samples, slow ones
+    finish in reasonable time, and noisy ones get more samples up to the budget.
 
     Example:
         >>> stats = time_runner(run, [x[:1]])
-        >>> stats.p50 > 0
+        >>> stats.p50 > 0 and stats.reps >= 30
         True
     """
     for _ in range(warmup):
         runner(*inputs)
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < max_reps and (len(times) < min_reps or time.perf_counter() - start < min_seconds):
+    next_check = min_reps
+    while len(times) < max_reps:
         t0 = time.perf_counter()
         runner(*inputs)
         times.append((time.perf_counter() - t0) * 1e3)
+        elapsed = time.perf_counter() - start
+        if elapsed >= max_seconds:
+            break
+        if len(times) >= next_check and elapsed >= min_seconds:
+            half = len(times) // 2
+            a, b = float(np.median(times[:half])), float(np.median(times[half:]))
+            if abs(a - b) <= tolerance * max(a, b):
+                break
+            next_check = int(len(times) * 1.5)
     arr = np.asarray(times)
     q25, q50, q75, q90, q99 = np.percentile(arr, [25, 50, 75, 90, 99])
     return LatencyStats(
