@@ -21,7 +21,9 @@ from workbench.compress import (
     prune_plan,
     sensitivity,
 )
+from workbench.devices import DeviceProfile, Estimate, calibrate_host, device, devices, estimate
 from workbench.errors import WorkbenchError
+from workbench.measure import Measurement, measure, profile_layers, to_frame
 from workbench.model import ModelHandle, TensorSpec, load
 from workbench.runtime import RUNTIMES, Runner, available_runtimes, runtime
 from workbench.task import Task
@@ -29,6 +31,16 @@ from workbench.task import Task
 __version__ = "0.1.0"
 
 __all__ = [
+    "DeviceProfile",
+    "Estimate",
+    "Measurement",
+    "calibrate_host",
+    "device",
+    "devices",
+    "estimate",
+    "measure",
+    "profile_layers",
+    "to_frame",
     "LowRank",
     "Prune",
     "Quantize",

@@ -96,3 +96,21 @@ def test_minilm_int8_is_three_times_smaller_on_onnxruntime():
     assert q8.realized and "dynamic" in q8.realization
     assert base.size_bytes >= 3 * q8.size_bytes
     assert q8.metrics["cosine"] > 0.98
+
+
+def test_device_estimates_become_rows_with_est_columns(digits):
+    m = measure(digits.model, digits, runtime="onnxruntime", threads=1, memory=False, limit=32,
+                devices=["raspberry-pi-4", "coral-edge-tpu", "jetson-orin-nano"])
+    df = to_frame([m])
+    assert list(df["device"]) == ["raspberry-pi-4", "coral-edge-tpu", "jetson-orin-nano"]
+    # Measured columns are the same on every device row; estimates differ per device.
+    assert df["latency_ms_p50"].nunique() == 1
+    pi, coral, orin = (df.iloc[i] for i in range(3))
+    assert bool(pi["deployable"]) and pi["latency_ms_est"] > orin["latency_ms_est"] > 0
+    assert not bool(coral["deployable"]) and coral["reason"]  # fp32 on an int8-only accelerator
+    with pytest.raises(workbench.WorkbenchError):
+        measure(digits.model, digits, devices=["no-such-board"], memory=False, limit=8)
+
+
+def test_public_api_reaches_measure_and_devices():
+    assert workbench.measure is measure and "host" in workbench.devices()

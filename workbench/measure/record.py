@@ -197,12 +197,32 @@ def _bits(handle: ModelHandle) -> float:
     return float(effective_bits_per_weight(handle))
 
 
+@dataclass(frozen=True)
+class _NoEstimate:
+    """A device row for a variant the estimator could not cost (e.g. an ONNX file with no PyTorch model)."""
+
+    device: str
+    reason: str
+
+    def to_row(self) -> dict[str, Any]:
+        return {**{c: None for c in DEVICE_COLUMNS}, "device": self.device, "deployable": False,
+                "reason": self.reason}
+
+
 def _estimates(handle: ModelHandle, devices: Sequence[Any]) -> tuple[Any, ...]:
     if not devices:
         return ()
+    from workbench.devices import device as get_device
     from workbench.devices import estimate
 
-    return tuple(estimate(handle, d) for d in devices)
+    out = []
+    for d in devices:
+        profile = get_device(d) if isinstance(d, str) else d  # an unknown name is the caller's error: raise
+        try:
+            out.append(estimate(handle, profile))
+        except WorkbenchError as e:
+            out.append(_NoEstimate(profile.name, f"no estimate: {_first_line(e)}"))
+    return tuple(out)
 
 
 _MEMORY_PROBE = r"""
