@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,19 +63,24 @@ def _require_examples(handle: ModelHandle, target: str) -> list[np.ndarray]:
     return handle.example_inputs
 
 
-def to_onnx(handle: ModelHandle) -> Path:
-    """Export a torch handle to a single self-contained ONNX file with a dynamic batch dimension."""
-    if handle.framework == "onnx":
+def _converted(handle: ModelHandle, kind: str, suffix: str, target: str, export: Any) -> Path:
+    """The handle's `kind` artefact: the file it came from, or a cached conversion made once."""
+    if handle.framework == kind:
         assert handle.path is not None
         return handle.path
-    if "onnx" in handle._artifacts and handle._artifacts["onnx"].is_file():
-        return handle._artifacts["onnx"]
-    out = _cache_path(handle, "onnx", ".onnx")
+    cached = handle._artifacts.get(kind)
+    if cached is not None and cached.is_file():
+        return cached
+    out = _cache_path(handle, kind, suffix)
     if not out.is_file():
-        examples = _require_examples(handle, "ONNX")
-        _export_onnx(handle, examples, out)
-    handle._artifacts["onnx"] = out
+        export(handle, _require_examples(handle, target), out)
+    handle._artifacts[kind] = out
     return out
+
+
+def to_onnx(handle: ModelHandle) -> Path:
+    """Export a torch handle to a single self-contained ONNX file with a dynamic batch dimension."""
+    return _converted(handle, "onnx", ".onnx", "ONNX", _export_onnx)
 
 
 def _export_onnx(handle: ModelHandle, examples: list[np.ndarray], out: Path) -> None:
@@ -114,17 +120,7 @@ def _export_onnx(handle: ModelHandle, examples: list[np.ndarray], out: Path) -> 
 
 def to_tflite(handle: ModelHandle) -> Path:
     """Convert a torch handle to a TFLite flatbuffer with litert_torch (batch 1, as edge devices run it)."""
-    if handle.framework == "tflite":
-        assert handle.path is not None
-        return handle.path
-    if "tflite" in handle._artifacts and handle._artifacts["tflite"].is_file():
-        return handle._artifacts["tflite"]
-    out = _cache_path(handle, "tflite", ".tflite")
-    if not out.is_file():
-        examples = _require_examples(handle, "TFLite")
-        _export_tflite(handle, examples, out)
-    handle._artifacts["tflite"] = out
-    return out
+    return _converted(handle, "tflite", ".tflite", "TFLite", _export_tflite)
 
 
 def _export_tflite(handle: ModelHandle, examples: list[np.ndarray], out: Path) -> None:
