@@ -153,3 +153,39 @@ def model_files(pt2_file, onnx_file, onnx_external_file, tflite_file, model_dir,
         torch.jit.save(torch.jit.script(tiny_model), str(ts))
     return {"torchscript": ts, "pt2": pt2_file, "onnx": onnx_file, "onnx_external": onnx_external_file,
             "tflite": tflite_file}
+
+
+# ------------------------------------------------------------------------------------ shared zoo fixtures
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The default task (zoo tasks are cached per process and read-only: compression returns new models)."""
+    from workbench import zoo
+
+    return zoo.load("digits-cnn")
+
+
+@pytest.fixture(scope="session")
+def vad():
+    from workbench import zoo
+
+    return zoo.load("silero-vad")
+
+
+@pytest.fixture(scope="session")
+def digits_onnx(digits):
+    """The default model as an ONNX-file handle (the workbench's own export)."""
+    import workbench
+
+    return workbench.load(workbench.runtime(digits.model, "onnxruntime").artifact)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module: small models train and stream several times faster on a busy 2-core
+    machine. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

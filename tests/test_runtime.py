@@ -6,12 +6,6 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench import zoo
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
 
 
 def test_unknown_runtime_and_bad_threads(digits):

@@ -6,12 +6,7 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench import Task, zoo
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
+from workbench import Task
 
 
 def test_from_model_with_labels_scores_accuracy(digits):

@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.model import ModelHandle, _first_line
+from workbench.paths import atomic_write
 
 
 def cache_dir() -> Path:
@@ -91,9 +91,8 @@ def _export_onnx(handle: ModelHandle, examples: list[np.ndarray], out: Path) -> 
     args = tuple(torch.from_numpy(np.ascontiguousarray(_batch_at_least_2(a))) for a in examples)
     input_names = [s.name for s in handle.inputs]
     output_names = [s.name for s in handle.outputs] or None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        tmp_file = Path(tmp) / "model.onnx"
+
+    def write(tmp_file: Path) -> None:
         try:
             with _quiet():
                 if isinstance(module, torch.jit.ScriptModule):
@@ -115,7 +114,8 @@ def _export_onnx(handle: ModelHandle, examples: list[np.ndarray], out: Path) -> 
                 f"{handle.name}: torch.onnx.export failed: {_first_line(e)}. If an operator is unsupported, "
                 "replace it or export the model to ONNX yourself and load the .onnx file."
             ) from e
-        os.replace(tmp_file, out)
+
+    atomic_write(out, write)
 
 
 def to_tflite(handle: ModelHandle) -> Path:
@@ -133,9 +133,8 @@ def _export_tflite(handle: ModelHandle, examples: list[np.ndarray], out: Path) -
             "torch.export (.pt2) file to run it on LiteRT."
         )
     args = tuple(torch.from_numpy(np.ascontiguousarray(a[:1])) for a in examples)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        tmp_file = Path(tmp) / "model.tflite"
+
+    def write(tmp_file: Path) -> None:
         try:
             with _quiet():
                 import litert_torch  # ~5 s import: only paid by users who convert to TFLite
@@ -147,7 +146,8 @@ def _export_tflite(handle: ModelHandle, examples: list[np.ndarray], out: Path) -
             raise WorkbenchError(
                 f"{handle.name}: litert_torch could not convert the model to TFLite: {_first_line(e)}."
             ) from e
-        os.replace(tmp_file, out)
+
+    atomic_write(out, write)
 
 
 def _batch_at_least_2(a: np.ndarray) -> np.ndarray:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 from workbench.errors import WorkbenchError
 
@@ -24,3 +26,18 @@ def data_file(name: str) -> Path:
             "or point WORKBENCH_DATA at a copy of that folder; data/README.md says which script rebuilds it."
         )
     return path
+
+
+def atomic_write(out: Path, write: Callable[[Path], None]) -> Path:
+    """Call `write(tmp)` with a temporary path beside `out`, then rename it to `out`.
+
+    Cached artefacts (conversions, variants, realised files) are reused whenever they exist, so an interrupted
+    write must never leave a half-written file under the final name. The temporary file keeps `out`'s suffix
+    (exporters pick the format from it).
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        tmp_file = Path(tmp) / f"model{out.suffix}"
+        write(tmp_file)
+        os.replace(tmp_file, out)
+    return out

@@ -26,6 +26,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.model import ModelHandle, _first_line, load
+from workbench.paths import atomic_write
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,6 @@ def _cache_file(handle: ModelHandle, tag: str, suffix: str) -> Path:
 
 def torchscript_file(handle: ModelHandle) -> Path:
     """The variant saved as TorchScript (what a PyTorch deployment loads), cached by fingerprint."""
-    import os
-    import tempfile
-
     import numpy as np
     import torch
 
@@ -81,16 +79,11 @@ def torchscript_file(handle: ModelHandle) -> Path:
     if not handle.example_inputs:
         raise WorkbenchError(f"{handle.name}: saving TorchScript needs example inputs.")
     args = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in handle.example_inputs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        tmp_file = Path(tmp) / "model.pt"
-        module = handle.module
-        with torch.no_grad():
-            scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.trace(
-                module, args, check_trace=False, strict=False)
-        torch.jit.save(scripted, str(tmp_file))
-        os.replace(tmp_file, out)
-    return out
+    module = handle.module
+    with torch.no_grad():
+        scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.trace(
+            module, args, check_trace=False, strict=False)
+    return atomic_write(out, lambda tmp: torch.jit.save(scripted, str(tmp)))
 
 
 def realize(handle: ModelHandle, runtime: str, task: Any = None) -> Realized:
@@ -169,19 +162,12 @@ def _realize_onnx(handle: ModelHandle, task: Any, fp16: bool, bits: set[int], ac
 
 def _onnx_fp16(src: Path, out: Path) -> None:
     """fp16 graph with fp32 inputs/outputs, via ONNX Runtime's own converter."""
-    import os
-    import tempfile
-
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
     _toposort(model.graph)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        tmp_file = Path(tmp) / "model.onnx"
-        onnx.save_model(model, str(tmp_file))
-        os.replace(tmp_file, out)
+    atomic_write(out, lambda tmp: onnx.save_model(model, str(tmp)))
 
 
 def _toposort(graph: Any) -> None:

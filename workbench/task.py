@@ -27,6 +27,13 @@ def predict(runner: Runner, inputs: Sequence[np.ndarray], *, batch_size: int = 6
     return [np.concatenate(p, axis=0) for p in zip(*parts)]
 
 
+def eval_rows(limit: int | None) -> slice:
+    """The evaluation rows a `limit` selects (all for `None`); a clear error for anything but a positive int."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise WorkbenchError(f"limit must be a positive number of samples or None, got {limit!r}.")
+    return slice(0, limit)
+
+
 def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose argmax equals the label."""
     return float(np.mean(np.argmax(logits.reshape(len(logits), -1), axis=1) == labels))
@@ -91,9 +98,7 @@ class Task:
 
     def run(self, runner: Runner, *, limit: int | None = None) -> tuple[list[np.ndarray], slice]:
         """Outputs of `runner` on the evaluation split (or its first `limit` rows), and the rows used."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise WorkbenchError(f"limit must be a positive number of samples or None, got {limit!r}.")
-        rows = slice(0, limit)
+        rows = eval_rows(limit)
         return predict(runner, [a[rows] for a in self.eval_inputs]), rows
 
     def score(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> dict[str, float]:

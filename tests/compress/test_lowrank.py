@@ -15,18 +15,7 @@ from workbench.compress.lowrank import LowRank, factorise, lowrank_plan, rank_fo
 from workbench.measure.compute import count_macs
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: small models train and stream several times faster on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _logits(task, handle) -> np.ndarray:

@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench import LowRank, Prune, Quantize, Recover, compress, zoo
+from workbench import LowRank, Prune, Quantize, Recover, compress
 from workbench.compress import config_from_dict
 from workbench.measure.compute import count_macs
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
 
 
 def _acc(task, handle):

@@ -15,21 +15,6 @@ from workbench.compress.prune import Prune, Structure, prune_plan
 from workbench.measure.compute import count_macs
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
-
-
-@pytest.fixture(scope="module")
-def vad():
-    return zoo.load("silero-vad")
-
-
-@pytest.fixture(scope="module")
-def digits_onnx(digits):
-    return workbench.load(workbench.runtime(digits.model, "onnxruntime").artifact)
-
-
 def _weights(handle) -> dict[str, np.ndarray]:
     return {n: m.weight.detach().numpy().copy() for n, m in handle.module.named_modules()
             if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear))}

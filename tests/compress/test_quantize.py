@@ -18,16 +18,6 @@ DENSE = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
-
-
-@pytest.fixture(scope="module")
-def digits_onnx(digits):
-    return workbench.load(workbench.runtime(digits.model, "onnxruntime").artifact)
-
-
-@pytest.fixture(scope="module")
 def digits_tflite(digits):
     return workbench.load(workbench.runtime(digits.model, "litert").artifact)
 

@@ -19,18 +19,7 @@ from workbench.compress.recover import Method, Recover
 CNN_LAYERS = (torch.nn.Conv2d, torch.nn.Linear)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: small models train and stream several times faster on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

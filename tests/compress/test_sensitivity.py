@@ -9,11 +9,6 @@ from workbench import auto_mixed_precision, compress, sensitivity, zoo
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
-
-
-@pytest.fixture(scope="module")
 def table(digits):
     return sensitivity(digits, "quantize", levels=[4, 2], limit=200, progress=False)
 

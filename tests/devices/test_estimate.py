@@ -15,11 +15,6 @@ from workbench.measure.compute import COLUMNS, count_macs, profile_layers
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
-
-
-@pytest.fixture(scope="module")
 def minilm():
     return zoo.load("minilm")
 

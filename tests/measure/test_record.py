@@ -10,11 +10,6 @@ from workbench.measure.record import COLUMNS, measure, to_frame
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return zoo.load("digits-cnn")
-
-
-@pytest.fixture(scope="module")
 def base_ort(digits):
     return measure(digits.model, digits, runtime="onnxruntime", threads=1)
 

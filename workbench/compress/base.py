@@ -75,6 +75,18 @@ def config_from_dict(d: dict[str, Any]) -> CompressionConfig:
     return cls(**d)
 
 
+def layer_names(owner: str, value: Any) -> tuple[str, ...]:
+    """A config's `exclude`-style argument (one layer name or an iterable of names) as a validated tuple."""
+    names = (value,) if isinstance(value, str) else value
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise ValueError(f"{owner}: exclude must be a list of layer names, got {value!r}") from None
+    if not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"{owner}: exclude must hold non-empty layer names (strings), got {value!r}")
+    return names
+
+
 def technique(config_type: type, framework: str) -> Callable[[Apply], Apply]:
     """Register `fn(handle, config, task) -> new handle` for one config type and framework."""
 
@@ -109,8 +121,6 @@ def compress(handle: ModelHandle, *configs: CompressionConfig, task: Any = None)
         >>> [c.label for c in small.lineage]
         ['prune-channel-0.50', 'recover-finetune-200']
     """
-    from workbench import load  # noqa: F401  (keeps the import graph simple for users reading this)
-
     if not isinstance(handle, ModelHandle):
         inner = getattr(handle, "model", None)
         if not isinstance(inner, ModelHandle):

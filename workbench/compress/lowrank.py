@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
-from workbench.compress.base import CompressionConfig, copy_module, technique, torch_variant
+from workbench.compress.base import CompressionConfig, copy_module, layer_names, technique, torch_variant
 from workbench.errors import WorkbenchError
 from workbench.model import ModelHandle
 
@@ -61,14 +61,7 @@ class LowRank(CompressionConfig):
         if isinstance(r, bool) or not isinstance(r, Real) or not math.isfinite(r) or not 0.0 < r <= 1.0:
             raise ValueError(f"LowRank: rank_ratio must be a number in (0, 1] (the rank kept), got {r!r}")
         object.__setattr__(self, "rank_ratio", float(r))
-        ex = (self.exclude,) if isinstance(self.exclude, str) else self.exclude
-        try:
-            ex = tuple(ex)
-        except TypeError:
-            raise ValueError(f"LowRank: exclude must be a list of layer names, got {self.exclude!r}") from None
-        if not all(isinstance(e, str) and e for e in ex):
-            raise ValueError(f"LowRank: exclude must hold non-empty layer names (strings), got {self.exclude!r}")
-        object.__setattr__(self, "exclude", ex)
+        object.__setattr__(self, "exclude", layer_names("LowRank", self.exclude))
         m = self.min_features
         if isinstance(m, bool) or not isinstance(m, Integral) or m < 1:
             raise ValueError(f"LowRank: min_features must be a positive integer, got {m!r}")

@@ -31,8 +31,6 @@ import dataclasses
 import difflib
 import hashlib
 import math
-import os
-import tempfile
 from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
 from numbers import Real
@@ -42,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from workbench.compress.base import CompressionConfig, base_name, compress, copy_module, technique, torch_variant
+from workbench.compress.base import CompressionConfig, base_name, compress, copy_module, layer_names, technique, torch_variant
 from workbench.errors import WorkbenchError
 from workbench.model import ModelHandle, _first_line
 
@@ -118,14 +116,7 @@ class Prune(CompressionConfig):
         object.__setattr__(self, "importance", _choice(Importance, "importance", self.importance))
         if self.structure is Structure.N_M and self.ratio != 0.5:
             raise ValueError(f"Prune: '2:4' keeps 2 of every 4 weights, so ratio must be 0.5, got {r!r}")
-        ex = (self.exclude,) if isinstance(self.exclude, str) else self.exclude
-        try:
-            ex = tuple(ex)
-        except TypeError:
-            raise ValueError(f"Prune: exclude must be a list of layer names, got {self.exclude!r}") from None
-        if not all(isinstance(e, str) and e for e in ex):
-            raise ValueError(f"Prune: exclude must hold non-empty layer names (strings), got {self.exclude!r}")
-        object.__setattr__(self, "exclude", ex)
+        object.__setattr__(self, "exclude", layer_names("Prune", self.exclude))
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v.value if isinstance(v, StrEnum) else v for k, v in super().to_dict().items()}
@@ -474,10 +465,9 @@ def _prune_onnx(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHandl
     key = hashlib.sha256(f"{handle.fingerprint}|{cfg.to_json()}".encode()).hexdigest()[:24]
     out = _variants_dir() / f"{base_name(handle)}-{cfg.kind}-{key}.onnx"
     if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-            onnx.save(proto, str(Path(tmp) / "model.onnx"))
-            os.replace(Path(tmp) / "model.onnx", out)
+        from workbench.paths import atomic_write
+
+        atomic_write(out, lambda tmp: onnx.save(proto, str(tmp)))
     from workbench.model import load
 
     lineage = (*handle.lineage, cfg)

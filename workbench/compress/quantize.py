@@ -31,7 +31,7 @@ import torch
 import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed before any export)
 from torch import nn
 
-from workbench.compress.base import CompressionConfig, copy_module, technique, torch_variant
+from workbench.compress.base import CompressionConfig, copy_module, layer_names, technique, torch_variant
 from workbench.errors import WorkbenchError
 from workbench.model import ModelHandle
 
@@ -95,10 +95,7 @@ class Quantize(CompressionConfig):
             raise ValueError(f"activations must be None (float) or 8 (int8), got {self.activations!r}")
         if not isinstance(self.symmetric, bool) or not isinstance(self.embeddings, bool):
             raise ValueError("symmetric and embeddings must be True or False")
-        exclude = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude)
-        if not all(isinstance(n, str) and n for n in exclude):
-            raise ValueError(f"exclude must be layer names (strings), got {self.exclude!r}")
-        object.__setattr__(self, "exclude", tuple(sorted(set(exclude))))
+        object.__setattr__(self, "exclude", tuple(sorted(set(layer_names("Quantize", self.exclude)))))
         pairs = self.per_layer.items() if hasattr(self.per_layer, "items") else self.per_layer
         try:
             per_layer = {str(name): b for name, b in pairs}

@@ -20,7 +20,6 @@ import dataclasses
 import io
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -437,10 +436,10 @@ def _arrays_digest(arrays: Sequence[np.ndarray]) -> str:
 
 
 def _atomic_write(out: Path, write: Any) -> None:
-    """`write(tmp_path)` inside a temporary folder beside `out`, then rename (never a half-written file)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        tmp_file = Path(tmp) / f"model{out.suffix}"
+    """`write(tmp_path)` via `atomic_write` (never a half-written file), with failures as WorkbenchError."""
+    from workbench.paths import atomic_write
+
+    def guarded(tmp_file: Path) -> None:
         try:
             with _quiet():
                 write(tmp_file)
@@ -450,7 +449,8 @@ def _atomic_write(out: Path, write: Any) -> None:
             from workbench.model import _first_line
 
             raise WorkbenchError(f"{out.name}: quantisation failed: {_first_line(e)}") from e
-        os.replace(tmp_file, out)
+
+    atomic_write(out, guarded)
 
 
 @contextlib.contextmanager

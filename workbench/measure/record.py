@@ -130,7 +130,6 @@ def measure(
         >>> m = measure(task.model, task, runtime="onnxruntime", threads=1, devices=["raspberry-pi-4"])
         >>> to_frame([m])[["runtime", "accuracy", "latency_ms_p50", "device", "latency_ms_est"]]
     """
-    from workbench.compress.base import base_name
     from workbench.measure.latency import time_runner
     from workbench.measure.size import count_nonzero, deflated_size
     from workbench.realize import realize

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from workbench.model import ModelHandle
@@ -41,23 +39,3 @@ def count_nonzero(handle: ModelHandle) -> int | None:
         return None
     return int(sum(int(np.count_nonzero(a)) for a in arrays.values()))
 
-
-def effective_bits(handle: ModelHandle) -> float:
-    """Average bits per weight over all parameters, from the variant's recorded quantisation (32 = float)."""
-    quant: dict[str, Any] = handle.meta.get("quant") or {}
-    if not quant or handle.framework != "torch":
-        return 32.0
-    if "*" in quant and quant["*"].get("dtype") == "fp16":
-        return 16.0
-    total = bits_sum = 0.0
-    for name, mod in handle.module.named_modules():
-        own = sum(p.numel() for p in mod.parameters(recurse=False))
-        if not own:
-            continue
-        spec = quant.get(name) or {}
-        bits = 16 if spec.get("dtype") == "fp16" else spec.get("bits", 32)
-        w = getattr(mod, "weight", None)
-        wn = w.numel() if w is not None and spec else 0
-        bits_sum += wn * bits + (own - wn) * 32
-        total += own
-    return float(bits_sum / total) if total else 32.0

@@ -16,7 +16,7 @@ import numpy as np
 from workbench.errors import WorkbenchError
 from workbench.model import load
 from workbench.paths import data_file
-from workbench.task import Task
+from workbench.task import Task, eval_rows
 
 AUDIO_FILE = "vad_eval.wav"
 LABELS_FILE = "vad_eval_labels.csv"
@@ -45,9 +45,7 @@ class StreamingVADTask(Task):
 
     def run(self, runner, *, limit: int | None = None) -> tuple[list[np.ndarray], slice]:  # type: ignore[override]
         """Stream the clip through `runner` one frame at a time, carrying the state the runner returns."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise WorkbenchError(f"limit must be a positive number of frames or None, got {limit!r}.")
-        rows = slice(0, limit)
+        rows = eval_rows(limit)
         frames = self.eval_inputs[0][rows]
         h = np.zeros((1, self.eval_inputs[1].shape[1]), np.float32)
         c = np.zeros_like(h)
