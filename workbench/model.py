@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import signal
-import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -315,18 +312,14 @@ def _check_zip_crc(path: Path) -> None:
 def _probe_torchscript(path: str, fingerprint: str) -> str | None:
     """Open a TorchScript file in a child process first: torch.jit.load aborts (SIGABRT) on some corrupt
     archives, which would take the user's kernel down. Returns an error line, or None if it loads."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    try:
-        proc = subprocess.run([sys.executable, "-c", _TS_PROBE, path], capture_output=True, text=True,
-                              timeout=300, env=env)
-    except subprocess.TimeoutExpired:
+    from workbench.formats.isolated import run_child
+
+    child = run_child(_TS_PROBE, path, timeout=300, env={"OMP_NUM_THREADS": "1"})
+    if child.status == "timeout":
         return "loading did not finish in 300 s"
-    if proc.returncode < 0:
-        return f"PyTorch crashed ({signal.Signals(-proc.returncode).name}) reading it"
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        return lines[-1][:300] if lines else "unknown error"
-    return None
+    if child.status == "crash":
+        return f"PyTorch crashed ({child.detail}) reading it"
+    return child.detail if child.status == "error" else None
 
 
 def _load_torchscript(path: Path, examples: list[np.ndarray] | None, name: str) -> ModelHandle:

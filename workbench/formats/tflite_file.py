@@ -8,16 +8,13 @@ open of a file happens in a child process: if that child dies, the user's kernel
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from workbench.errors import WorkbenchError
+from workbench.formats.isolated import run_child
 from workbench.model import ModelHandle, TensorSpec, file_sha256
 
 _PROBE = r"""
@@ -94,27 +91,20 @@ def _spec(d: dict) -> TensorSpec:
 @lru_cache(maxsize=64)
 def probe(path: str, fingerprint: str) -> dict:
     """Open, allocate and run the model once on zeros in a child process; return its description."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _PROBE, path], capture_output=True, text=True, timeout=120, env=env
-        )
-    except subprocess.TimeoutExpired as e:
-        raise WorkbenchError(f"{path}: the TFLite interpreter did not finish loading in 120 s.") from e
-    if proc.returncode < 0:
-        sig = signal.Signals(-proc.returncode).name
+    child = run_child(_PROBE, path, timeout=120, env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    if child.status == "timeout":
+        raise WorkbenchError(f"{path}: the TFLite interpreter did not finish loading in 120 s.")
+    if child.status == "crash":
         raise WorkbenchError(
-            f"{path}: the TFLite interpreter crashed ({sig}) while opening this file, so it is corrupt or "
+            f"{path}: the TFLite interpreter crashed ({child.detail}) while opening this file, so it is corrupt or "
             "malformed. Re-convert the model (e.g. with litert_torch) and copy it again."
         )
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        reason = lines[-1] if lines else "unknown error"
+    if child.status == "error":
         raise WorkbenchError(
-            f"{path}: not a loadable TFLite model ({reason[:300]}). The flatbuffer is broken or uses an "
+            f"{path}: not a loadable TFLite model ({child.detail}). The flatbuffer is broken or uses an "
             "operator this LiteRT build lacks; re-convert it."
         )
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return json.loads(child.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError) as e:  # pragma: no cover - probe prints one JSON line
-        raise WorkbenchError(f"{path}: the TFLite probe returned no description ({proc.stderr[-300:]}).") from e
+        raise WorkbenchError(f"{path}: the TFLite probe returned no description ({child.stdout[-300:]!r}).") from e
