@@ -7,11 +7,7 @@ variant yields a record with `error` set instead of an exception, so a sweep goe
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any, Sequence
@@ -277,16 +273,13 @@ def peak_memory(runtime: str, path: Any, sample: Sequence[np.ndarray], threads: 
     A child process keeps the measurement clean of whatever the notebook already holds: it imports the
     runtime, records its peak RSS, loads the model, runs it three times, and reports the growth.
     """
+    from workbench.formats.isolated import run_child
+
     spec = json.dumps([[list(a.shape), a.dtype.name] for a in sample])
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    child = run_child(_MEMORY_PROBE, runtime, str(path), str(threads or 1), spec, timeout=300,
+                      env={"TF_CPP_MIN_LOG_LEVEL": "3"})
     try:
-        proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, runtime, str(path), str(threads or 1), spec],
-                              capture_output=True, text=True, timeout=300, env=env)
-        return int(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
-    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        return int(child.stdout.strip().splitlines()[-1]) if child.status == "ok" else None
+    except (ValueError, IndexError):
         return None
 
-
-def replace(m: Measurement, **changes: Any) -> Measurement:
-    """A copy of a measurement with some fields changed."""
-    return dataclasses.replace(m, **changes)
