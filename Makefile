@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	# CPU torch first (a local wheel on these machines; the plain release elsewhere), so no CUDA build is pulled.
 	$(PY) -m pip install --quiet "torch==2.13.0+cpu" || $(PY) -m pip install --quiet "torch==2.13.0"
 	$(PY) -m pip install --quiet -e ".[test]"
+	# Headless Chromium from Debian for the dashboard browser tests (Playwright drives it; no browser download).
+	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null))) || echo "warning: chromium not installed; browser tests will fail (apt-get install chromium)"
 	@touch $(STAMP)
 
 demo: $(STAMP)
