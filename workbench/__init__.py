@@ -26,6 +26,7 @@ from workbench.errors import WorkbenchError
 from workbench.measure import Measurement, measure, profile_layers, to_frame
 from workbench.model import ModelHandle, TensorSpec, load
 from workbench.runtime import RUNTIMES, Runner, available_runtimes, runtime
+from workbench.sweep import Grid, ResultStore, best, grid, pareto, sweep
 from workbench.task import Task
 
 __version__ = "0.1.0"
@@ -49,6 +50,12 @@ __all__ = [
     "compress",
     "prune_plan",
     "sensitivity",
+    "Grid",
+    "ResultStore",
+    "best",
+    "grid",
+    "pareto",
+    "sweep",
     "RUNTIMES",
     "ModelHandle",
     "Runner",

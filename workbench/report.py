@@ -1,0 +1,142 @@
+"""A self-contained HTML report of sweep results: figures, Pareto table, device fit and the configs.
+
+The page embeds plotly.js once (about 4.5 MB) so it opens offline, from a file, on any machine. Measured
+figures and device estimates are labelled as such, as everywhere else in the workbench.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
+h1{margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0} th,td{border:1px solid #ddd;padding:.25rem .5rem;
+text-align:right} th{background:#f5f5f5} td:first-child,th:first-child{text-align:left}
+.note{color:#555;font-size:.9rem} .est{color:#8a5a00} code{background:#f5f5f5;padding:0 .2rem}
+"""
+
+
+def _num(v: Any, col: str) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if col.endswith("bytes") or col in ("macs", "params", "params_nonzero"):
+        return f"{int(v):,}"
+    if col.startswith("latency"):
+        return f"{float(v):.4f}"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return html.escape(str(v))
+
+
+def _table(df: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{_num(v, c)}</td>" for c, v in zip(df.columns, row)) + "</tr>"
+                   for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *, title: str | None = None) -> Path:
+    """Write the HTML report of a sweep (a results DataFrame, a `ResultStore`, or a store path).
+
+    Sections: Pareto front (figure and table), metric heatmap over prune ratio × bits, size (raw vs deflated),
+    device fit and energy (estimates, with the device profile and formula), failed variants, and the configs
+    and library versions that produced the figures.
+
+    Example:
+        >>> workbench.report.write_report("results.sqlite", "report.html")
+    """
+    from workbench import viz
+    from workbench.paths import atomic_write
+    from workbench.sweep.analysis import pareto_table
+    from workbench.sweep.run import metric_columns
+    from workbench.sweep.store import ResultStore
+
+    if isinstance(results, (str, Path)):
+        if not Path(results).is_file():
+            raise WorkbenchError(f"{results}: no such results store")
+        with ResultStore(results) as st:
+            results = st.to_frame()
+    elif isinstance(results, ResultStore):
+        results = results.to_frame()
+    df = results
+    if df is None or df.empty:
+        raise WorkbenchError("the report needs at least one result row; run a sweep first")
+    metrics = metric_columns(df)
+    metric = "accuracy" if "accuracy" in metrics else (metrics[0] if metrics else None)
+    if metric is None:
+        raise WorkbenchError("the results hold no task metric column (e.g. accuracy)")
+    tasks = sorted(map(str, df["task"].dropna().unique())) if "task" in df else []
+    title = title or f"Edge Workbench sweep report: {', '.join(tasks) or 'results'}"
+    ok = df[df["error"].isna()] if "error" in df else df
+    failed = df[df["error"].notna()] if "error" in df else df.iloc[0:0]
+
+    figs: list[tuple[str, Any, str]] = []
+    per_variant = ok.drop_duplicates(["task", "variant", "runtime"]) if "device" in ok else ok
+    if not per_variant.empty:
+        figs.append(("Pareto front: accuracy vs measured latency", viz.pareto_scatter(
+            per_variant, x="latency_ms_p50", y=metric), "Measured on this machine, batch 1. The line joins "
+            "the variants nothing else beats on both axes."))
+        figs.append(("Pareto front: accuracy vs file size", viz.pareto_scatter(
+            per_variant, x="size_bytes", y=metric), "File the runtime loads (bytes, measured)."))
+        if per_variant["prune"].nunique() > 1 or per_variant["bits"].nunique() > 1:
+            figs.append((f"{metric} over prune ratio × bits", viz.heatmap(per_variant, metric), ""))
+        figs.append(("Size: raw vs deflated", viz.size_breakdown(per_variant),
+                     "Deflated size shows what unstructured sparsity saves in storage and download."))
+    has_devices = "device" in ok and ok["device"].notna().any()
+    if has_devices:
+        figs.append(("Energy per inference vs accuracy, per device (estimates)", viz.energy_vs_accuracy(ok),
+                     "Estimates from each device profile (roofline latency and energy model; see the formula "
+                     "column in the data)."))
+        figs.append(("Device fit (estimates)", viz.device_fit_table(ok), ""))
+
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f"<p class='note'>Written {time.strftime('%Y-%m-%d %H:%M:%S')} from {len(df)} result rows "
+             f"({len(per_variant)} variant × runtime measurements). Columns ending in <code>_est</code> are "
+             "<span class='est'>estimates</span> from a device profile; everything else was measured on "
+             "the named runtime.</p>"]
+    for task in tasks or [None]:
+        rows = ok if task is None else ok[ok["task"] == task]
+        if rows.empty:
+            continue
+        front = pareto_table(rows, maximize=[metric])
+        parts.append(f"<h2>Pareto-optimal variants{f' of {html.escape(task)}' if task else ''}</h2>")
+        parts.append(f"<p class='note'>{metric} up; file size and measured p50 latency down; one front per "
+                     "runtime.</p>" + _table(front))
+    first = True
+    for name, fig, note in figs:
+        parts.append(f"<h2>{html.escape(name)}</h2>" + (f"<p class='note'>{html.escape(note)}</p>" if note else ""))
+        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if first else False,
+                                 config={"displaylogo": False}))
+        first = False
+    if has_devices:
+        cols = [c for c in ["device", "variant", "runtime", "latency_ms_est", "energy_mj_est", "power_w_est",
+                            "fits", "reason"] if c in ok]
+        parts.append("<h2>Device estimates</h2><p class='note est'>Estimates, not measurements: "
+                     + html.escape(str(ok["formula"].dropna().iloc[0]) if "formula" in ok and ok["formula"].notna().any()
+                                   else "see workbench.devices.estimate") + "</p>")
+        parts.append(_table(ok[cols].sort_values(["device", "energy_mj_est"])))
+    if len(failed):
+        cols = [c for c in ["variant", "runtime", "device", "error"] if c in failed]
+        parts.append("<h2>Failed variants</h2>" + _table(failed.drop_duplicates(["variant", "runtime"])[cols]))
+    parts.append("<h2>Configs and versions</h2>")
+    cfg_cols = [c for c in ["variant", "prune", "structure", "bits", "recover", "lineage", "realization", "threads",
+                            "batch"] if c in df]
+    parts.append(_table(df.drop_duplicates(["variant"])[cfg_cols]))
+    if "versions" in df and df["versions"].notna().any():
+        versions = json.loads(df["versions"].dropna().iloc[0])
+        parts.append("<p class='note'>" + ", ".join(f"{html.escape(k)} {html.escape(v)}"
+                                                    for k, v in sorted(versions.items())) + "</p>")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+    return atomic_write(Path(out), lambda tmp: tmp.write_text(page, encoding="utf-8"))
