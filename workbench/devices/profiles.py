@@ -38,12 +38,20 @@ _REQUIRED = ("name", "display_name", "kind", "process_nm", "peak_ops", "efficien
 _OPTIONAL = ("energy", "cache_bytes", "cache_bandwidth_bytes_s", "llc_bytes", "llc_bandwidth_bytes_s",
              "storage_bandwidth_bytes_s", "weights_in_storage", "memory_type", "inference_overhead_s",
              "kind_overhead_s", "tile_rows", "channel_alignment", "serial_fraction", "kind_efficiency", "threads",
-             "compute_units", "notes")
+             "compute_units", "dvfs", "notes")
 # Every number in a file needs a source: these keys (or their parent) must appear under `sources`.
 _SOURCED_SCALARS = ("process_nm", "memory_bandwidth_bytes_s", "ram_bytes", "storage_bytes", "layer_overhead_s",
                     "cache_bytes", "cache_bandwidth_bytes_s", "llc_bytes", "llc_bandwidth_bytes_s",
                     "storage_bandwidth_bytes_s", "inference_overhead_s",
-                    "tile_rows", "channel_alignment", "serial_fraction", "dtypes")
+                    "tile_rows", "channel_alignment", "serial_fraction", "dtypes", "dvfs")
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One DVFS operating point: clock frequency (MHz) and supply voltage (V)."""
+
+    freq_mhz: float
+    volt: float
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,8 @@ class DeviceProfile:
             ``kind_efficiency["unaligned"]`` when the profile gives one, else at its own kind's efficiency x the
             padded fraction C / (ceil(C / a) x a).
         threads: cores the peak assumes (host profile).
+        dvfs: optional DVFS operating points, ascending in frequency; the highest is the clock the peak figures
+            assume (used by `workbench.plan.schedule`).
         sources: figure key (dotted) -> citation.
         path: the file it came from.
     """
@@ -118,6 +128,7 @@ class DeviceProfile:
     kind_efficiency: dict[str, float] = field(default_factory=dict)
     threads: int | None = None
     compute_units: dict[str, str] = field(default_factory=dict)
+    dvfs: tuple[OperatingPoint, ...] = ()
     notes: str = ""
     path: Path | None = field(default=None, compare=False)
 
@@ -165,6 +176,7 @@ class DeviceProfile:
             **({"kind_efficiency": dict(self.kind_efficiency)} if self.kind_efficiency else {}),
             **({"threads": self.threads} if self.threads else {}),
             **({"compute_units": dict(self.compute_units)} if self.compute_units else {}),
+            **({"dvfs": [{"freq_mhz": p.freq_mhz, "volt": p.volt} for p in self.dvfs]} if self.dvfs else {}),
             "dtypes": list(self.dtypes), "runtimes": list(self.runtimes), "sources": dict(self.sources),
             **({"notes": self.notes} if self.notes else {}),
         }
@@ -338,9 +350,32 @@ def parse_profile(data: Any, *, where: str, name: str | None = None, path: Path 
         kind_efficiency={k: float(v) for k, v in kind_eff.items()},
         threads=int(threads) if threads is not None else None,
         compute_units={k: str(v) for k, v in units.items()},
+        dvfs=_dvfs(c, data.get("dvfs")),
         notes=str(data.get("notes", "")).strip(),
         path=path,
     )
+
+
+def _dvfs(c: _Checker, points: Any) -> tuple[OperatingPoint, ...]:
+    """Optional DVFS table: a list of ``{freq_mhz, volt}``; frequencies distinct, voltage non-decreasing with them."""
+    if points is None:
+        return ()
+    if not isinstance(points, list) or not points:
+        c.fail("dvfs", f"must be a non-empty list of {{freq_mhz, volt}} operating points, got {points!r}")
+    out = []
+    for i, p in enumerate(points):
+        if not isinstance(p, dict) or set(p) != {"freq_mhz", "volt"}:
+            c.fail(f"dvfs[{i}]", f"must be a mapping with exactly freq_mhz and volt, got {p!r}")
+        out.append(OperatingPoint(c.positive(f"dvfs[{i}].freq_mhz", p["freq_mhz"]),
+                                  c.positive(f"dvfs[{i}].volt", p["volt"], upper=5.0)))
+    out.sort(key=lambda p: p.freq_mhz)
+    for a, b in zip(out, out[1:]):
+        if a.freq_mhz == b.freq_mhz:
+            c.fail("dvfs", f"lists {a.freq_mhz:g} MHz twice")
+        if b.volt < a.volt:
+            c.fail("dvfs", f"has {b.freq_mhz:g} MHz at {b.volt:g} V, below {a.volt:g} V at {a.freq_mhz:g} MHz; "
+                           "a higher clock never needs a lower voltage")
+    return tuple(out)
 
 
 def _fraction(c: _Checker, v: Any) -> float:
