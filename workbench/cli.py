@@ -24,10 +24,20 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--csv", help="also write the table to this CSV file")
     sub.add_parser("tasks", help="list the built-in tasks")
     _sweep_parser(sub)
+    d = sub.add_parser("demo", help="the main job: sweep the default model, write the report",
+                       description="Sweep the default model (prune ratios x structures x bit-widths, with recovery "
+                                   "fine-tuning, estimated for a few devices), print the Pareto front and write "
+                                   "the HTML report. Results are stored, so a second run is instant.")
+    d.add_argument("--task", default=zoo.DEFAULT, choices=zoo.names(), help="built-in task (default: %(default)s)")
+    d.add_argument("--out", default="results", help="folder for the store and report (default: %(default)s)")
+    d.add_argument("--limit", type=int, help="evaluate on the first N samples only")
     r = sub.add_parser("report", help="write a self-contained HTML report of a results store")
     r.add_argument("store", help="the results store (.sqlite) a sweep wrote")
     r.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: %(default)s)")
     r.add_argument("--task", help="only this task's rows (default: every task in the store)")
+    from workbench.export.cli import add_parsers as _export_parsers
+
+    _export_parsers(sub)
     return p
 
 
@@ -93,8 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "demo":
+            return _demo(args)
         if args.command == "report":
             return _report(args)
+        if args.command in ("export", "verify", "keys"):
+            from workbench.export.cli import run as _export_run
+
+            return _export_run(args)
         return _baseline(args)
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -162,6 +178,21 @@ def _sweep(args: argparse.Namespace) -> int:
 
         print(f"\nwrote {write_report(df, args.report)}")
     return 0
+
+
+DEMO_DEVICES = ["raspberry-pi-4", "jetson-orin-nano", "esp32-s3"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    argv = ["--task", args.task, "--recover", "200", "--devices", ",".join(DEMO_DEVICES),
+            "--store", str(out / f"{args.task}.sqlite"), "--report", str(out / f"{args.task}-report.html")]
+    if args.limit:
+        argv += ["--limit", str(args.limit)]
+    return _sweep(_parser().parse_args(["sweep", *argv]))
 
 
 def _pareto_text(df) -> str:

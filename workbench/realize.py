@@ -39,6 +39,9 @@ class Realized:
         path: the artefact the runtime loads (TorchScript for torch, .onnx, .tflite).
         realized: True when everything the variant's compression promises is executed for real.
         note: what is real and what is simulated, in words.
+        compute_dtype: the dtype the runtime computes in when quantisation changed it (``"int8"`` for static,
+            dynamic and dynamic-range int8 kernels), else None (the weights' own float type); device
+            estimates use it so they cost the same kernels that were measured.
     """
 
     runtime: str
@@ -46,6 +49,7 @@ class Realized:
     path: Path | None
     realized: bool
     note: str
+    compute_dtype: str | None = None
 
 
 def _prune_structures(handle: ModelHandle) -> set[str]:
@@ -137,7 +141,7 @@ def _realize_onnx(handle: ModelHandle, task: Any, fp16: bool, bits: set[int], ac
             out = _cache_file(handle, "ort-fp16", ".onnx")
             if not out.is_file():
                 _onnx_fp16(base, out)
-            what = "fp16 graph (fp32 I/O)"
+            what, mode = "fp16 graph (fp32 I/O)", "fp16"
         else:
             from workbench.compress.quantize_files import realize_onnx
 
@@ -154,7 +158,8 @@ def _realize_onnx(handle: ModelHandle, task: Any, fp16: bool, bits: set[int], ac
                 realize_onnx(base, handle.meta["quant"], out, calibration=calibration, mode=mode)
             what = {"static": "int8 QDQ (static, calibrated)", "dynamic": "int8 dynamic",
                     "nbits": f"MatMulNBits {b}-bit"}[mode]
-        return Realized("onnxruntime", load(out, name=handle.name), out, not sparse_note, _join(what, sparse_note))
+        return Realized("onnxruntime", load(out, name=handle.name), out, not sparse_note, _join(what, sparse_note),
+                        "int8" if mode in ("static", "dynamic") else None)
     except (WorkbenchError, ValueError, RuntimeError) as e:
         return Realized("onnxruntime", load(base, name=handle.name), base, False,
                         _join(f"not realised ({_first_line(e)}); fp32 artefact of fake-quantised weights", sparse_note))
@@ -209,7 +214,8 @@ def _realize_tflite(handle: ModelHandle, runtime: str, task: Any, fp16: bool, bi
             cfg = Quantize(b, activations=8 if static else None)
             what = "int8 static (calibrated)" if static else f"int{b} dynamic-range weights"
         variant = compress(base_handle, cfg, task=task)
-        return Realized(runtime, variant, variant.path, not sparse_note, _join(what, sparse_note))
+        return Realized(runtime, variant, variant.path, not sparse_note, _join(what, sparse_note),
+                        "int8" if not fp16 and b == 8 else None)
     except (WorkbenchError, ValueError, RuntimeError) as e:
         return Realized(runtime, base_handle, base, False,
                         _join(f"not realised ({_first_line(e)}); fp32 artefact of fake-quantised weights", sparse_note))

@@ -137,7 +137,6 @@ def measure(
     common = dict(variant=label, runtime=runtime, threads=threads, batch=batch, task=getattr(task, "name", ""),
                   lineage=tuple(c.label for c in handle.lineage), versions=library_versions(),
                   params=handle.num_params, macs=_macs(handle), bits_effective=_bits(handle))
-    estimates = _estimates(handle, devices)
     try:
         real = realize(handle, runtime, task)
         run = make_runtime(real.handle, runtime, threads=threads)
@@ -147,7 +146,8 @@ def measure(
         sample = [np.ascontiguousarray(np.repeat(a[:1], batch, axis=0)) for a in task.example_inputs]
         stats = time_runner(run, sample)
     except Exception as e:  # noqa: BLE001 - one failing runtime is a row, not a crashed sweep
-        return Measurement(**common, error=f"{type(e).__name__}: {_first_line(e)}", estimates=estimates)
+        return Measurement(**common, error=f"{type(e).__name__}: {_first_line(e)}",
+                           estimates=_estimates(handle, devices))
     path = real.path
     size = path.stat().st_size if path else None
     weight_bytes = int(round(handle.num_params * (common["bits_effective"] or 32) / 8))
@@ -169,7 +169,8 @@ def measure(
         weight_bytes=weight_bytes,
         peak_mem_bytes=peak_memory(runtime, path, sample, threads) if memory and path else None,
         artifact=str(path) if path else None,
-        estimates=estimates,
+        # Estimates cost the kernels the runtime ran (int8 when it quantised activations too).
+        estimates=_estimates(handle, devices, dtype=real.compute_dtype),
     )
 
 
@@ -204,7 +205,7 @@ class _NoEstimate:
                 "reason": self.reason}
 
 
-def _estimates(handle: ModelHandle, devices: Sequence[Any]) -> tuple[Any, ...]:
+def _estimates(handle: ModelHandle, devices: Sequence[Any], dtype: str | None = None) -> tuple[Any, ...]:
     if not devices:
         return ()
     from workbench.devices import device as get_device
@@ -214,7 +215,7 @@ def _estimates(handle: ModelHandle, devices: Sequence[Any]) -> tuple[Any, ...]:
     for d in devices:
         profile = get_device(d) if isinstance(d, str) else d  # an unknown name is the caller's error: raise
         try:
-            out.append(estimate(handle, profile))
+            out.append(estimate(handle, profile, dtype=dtype))
         except WorkbenchError as e:
             out.append(_NoEstimate(profile.name, f"no estimate: {_first_line(e)}"))
     return tuple(out)

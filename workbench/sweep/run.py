@@ -87,13 +87,12 @@ def units(task: Any, g: Grid, versions: dict[str, str]) -> list[Unit]:
 
 def run_unit(task: Any, spec: VariantSpec, runtime: str, g: Grid, *, memory: bool = True) -> list[dict[str, Any]]:
     """Build and measure one variant on one runtime; returns its rows (errors become rows, never exceptions)."""
-    from workbench.compress import compress
     from workbench.measure.record import Measurement, measure
     from workbench.model import _first_line
 
     t0 = time.perf_counter()
     try:
-        variant = compress(task.model, *spec.configs(scope=g.scope), task=task)
+        variant = _build(task, spec.configs(scope=g.scope))
     except Exception as e:  # noqa: BLE001 - a variant that cannot be built is a stored row, the sweep goes on
         m = Measurement(variant=spec.label, runtime=runtime, threads=g.threads, batch=1, task=task.name,
                         error=f"compress: {type(e).__name__}: {_first_line(e)}")
@@ -109,6 +108,27 @@ def run_unit(task: Any, spec: VariantSpec, runtime: str, g: Grid, *, memory: boo
 
 
 _TASKS: dict[TaskRef, Any] = {}
+_PRUNED: dict[tuple[str, str], Any] = {}
+
+
+def _build(task: Any, configs: list[Any]) -> Any:
+    """Compress; the pruned-and-recovered model is shared by the bit-widths that follow it in the grid.
+
+    Variants are pure (each config returns a new handle), so reusing the float pruned model for q8, q4, ...
+    gives the same result as rebuilding it, without re-running pruning and fine-tuning for every bit-width.
+    """
+    from workbench.compress import compress
+
+    head = [c for c in configs if c.kind in ("prune", "recover")]
+    tail = configs[len(head):]
+    if not head:
+        return compress(task.model, *tail, task=task)
+    key = (task.name + task.model.fingerprint, json.dumps([c.to_dict() for c in head], sort_keys=True, default=str))
+    if key not in _PRUNED:
+        if len(_PRUNED) >= 4:
+            _PRUNED.pop(next(iter(_PRUNED)))
+        _PRUNED[key] = compress(task.model, *head, task=task)
+    return compress(_PRUNED[key], *tail, task=task)
 
 
 def remote_unit(ref: TaskRef, spec: VariantSpec, runtime: str, g: Grid, memory: bool) -> list[dict[str, Any]]:

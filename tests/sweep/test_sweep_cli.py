@@ -1,0 +1,57 @@
+"""`workbench sweep` / `workbench report`: the same engine and store, headless, and an offline HTML report."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+import workbench
+from workbench.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    spec = workbench.grid(prune=[0, 0.5], structure=["channel"], bits=[32, 8], devices=["raspberry-pi-4"],
+                          limit=150).save(d / "spec.yaml", task="digits-cnn")
+    return d, spec
+
+
+def test_sweep_from_a_spec_prints_the_front_and_writes_report_and_csv(swept, capsys):
+    d, spec = swept
+    rc = main(["sweep", str(spec), "--store", str(d / "r.sqlite"), "--no-memory", "--report", str(d / "r.html"),
+               "--csv", str(d / "r.csv")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "Pareto front of digits-cnn" in out and "channel-0.50+q8" in out
+    assert "4 variants x 1 runtime(s) x 1 device(s)" in err
+    assert re.search(r"4/4", err)  # the progress bar reached the end
+    csv = pd.read_csv(d / "r.csv")
+    assert set(csv["variant"]) == {"baseline", "q8", "channel-0.50", "channel-0.50+q8"}
+    page = (d / "r.html").read_text()
+    assert "Pareto-optimal variants of digits-cnn" in page and "channel-0.50+q8" in page
+    assert "estimates" in page.lower() and "raspberry-pi-4" in page
+    # Self-contained: plotly.js is inlined, nothing is fetched from a network.
+    assert "Plotly.newPlot" in page and not re.search(r"<script[^>]+src=[\"']https?://", page)
+
+
+def test_flags_override_the_spec_and_report_reads_the_store(swept, capsys):
+    d, spec = swept
+    assert main(["sweep", str(spec), "--bits", "32", "--store", str(d / "r.sqlite"), "--no-memory",
+                 "--no-progress"]) == 0
+    assert "2 variants" in capsys.readouterr().err
+    assert main(["report", str(d / "r.sqlite"), "-o", str(d / "again.html")]) == 0
+    assert "wrote" in capsys.readouterr().out and (d / "again.html").stat().st_size > 100_000
+
+
+def test_cli_errors_are_one_clear_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing.sqlite")]) == 2
+    assert "no such results store" in capsys.readouterr().err
+    assert main(["sweep", "--prune", "0,1.5", "--store", str(tmp_path / "x.sqlite")]) == 2
+    assert "prune" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
