@@ -185,3 +185,19 @@ def _wait_for_rows(store, proc, *, at_least, below, timeout=240):
                 return n
         time.sleep(0.02)
     raise AssertionError("the sweep stored nothing in time")
+
+
+def test_an_existing_dask_cluster_by_client_or_address(serial, digits, tmp_path):
+    from distributed import Client, LocalCluster
+
+    tiny = workbench.grid(**{**GRID, "prune": [0]})
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        by_client = workbench.sweep(digits, tiny, store=tmp_path / "c.sqlite", executor=client, progress=False,
+                                    memory=False)
+        by_address = workbench.sweep(digits, tiny, store=tmp_path / "a.sqlite", executor=cluster.scheduler_address,
+                                     progress=False, memory=False)
+        assert client.status == "running"  # the sweep leaves a cluster it did not start alone
+    expected = serial[1][serial[1]["prune"] == 0]
+    _assert_same_metrics(by_client, expected)
+    _assert_same_metrics(by_address, expected)
