@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from workbench import zoo
+from workbench import keys, zoo
 from workbench.compress import (
     LowRank,
     Prune,
@@ -23,6 +23,7 @@ from workbench.compress import (
 )
 from workbench.devices import DeviceProfile, Estimate, calibrate_host, device, devices, estimate
 from workbench.errors import WorkbenchError
+from workbench.export import Artifact, Tolerance, VerifiedArtifact, decrypt, export, verify
 from workbench.measure import Measurement, measure, profile_layers, to_frame
 from workbench.model import ModelHandle, TensorSpec, load
 from workbench.runtime import RUNTIMES, Runner, available_runtimes, runtime
@@ -32,6 +33,13 @@ from workbench.task import Task
 __version__ = "0.1.0"
 
 __all__ = [
+    "Artifact",
+    "Tolerance",
+    "VerifiedArtifact",
+    "decrypt",
+    "export",
+    "keys",
+    "verify",
     "DeviceProfile",
     "Estimate",
     "Measurement",
