@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from workbench import keys, zoo
+from workbench import keys, plan, zoo
 from workbench.compress import (
     LowRank,
     Prune,
@@ -74,5 +74,6 @@ __all__ = [
     "available_runtimes",
     "load",
     "runtime",
+    "plan",
     "zoo",
 ]
