@@ -42,7 +42,8 @@ def test_kv_cache_formula(glm):
     df, _ = glm
     kv = 2 * 70 * 1 * 2048 * 96 * 128 * 2 / 1e9                    # 2 x layers x batch x seq x kv_heads x head_dim x B
     assert df.loc[4, "kv_cache_gb"] == pytest.approx(kv)
-    assert df["total_gb"].to_numpy() == pytest.approx((df["weight_gb"] + df["kv_cache_gb"] + df["activation_gb"]).to_numpy())
+    parts = df["weight_gb"] + df["kv_cache_gb"] + df["activation_gb"]
+    assert df["total_gb"].to_numpy() == pytest.approx(parts.to_numpy())
 
 
 def test_figure_has_memory_bars_and_device_heatmap(glm):

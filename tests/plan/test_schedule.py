@@ -188,3 +188,12 @@ def test_profile_dvfs_needs_a_source():
 def test_nominal_point_without_dvfs():
     df, _ = schedule(TIGHT, "jetson-nano")
     assert len(df) == 1 and math.isnan(float(df["freq_mhz"].iloc[0])) and df["chosen"].iloc[0]
+
+
+def test_models_must_fit_together(digits):
+    wl = [Workload(f"digits{i}", rate_hz=1, model=digits) for i in range(4)]   # 4 x 0.54 MB of fp32 weights
+    df, _ = schedule(wl, "stm32h7")
+    assert not df["feasible"].any() and df["utilisation"].max() < 1
+    assert df["breaks"].iloc[0].startswith("memory: the models' weights") and "2.1 MB flash" in df["breaks"].iloc[0]
+    ok, _ = schedule(wl[:2], "stm32h7")
+    assert ok["feasible"].all() and ok.attrs["memory"] == "all models fit together"

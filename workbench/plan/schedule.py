@@ -12,7 +12,10 @@ workloads released together at t = 0 (the worst case), `schedule` reports at eve
   Audsley et al. 1993); with priorities given, the same analysis for those ("fp");
 * a **simulated timeline** over the hyperperiod (or a capped window): deadline misses and worst response per
   workload, for EDF and RM;
-* **average power** = P_idle + sum rate_i E_i and energy per hour.
+* **average power** = P_idle + sum rate_i E_i and energy per hour;
+* **memory**: the models given as handles stay resident together, so their weights plus the largest peak
+  activations must fit the device (weights in flash on MCUs); a set that does not fit is infeasible at every
+  point.
 
 **DVFS model.** At an operating point (f, V) latency scales by f_max / f (every cycle slows: conservative for
 memory-bound layers, whose time scales less) and the per-inference energy above idle by (V / V_max)^2 (dynamic
@@ -119,6 +122,8 @@ class _Task:
     rate: float
     priority: int | None
     fits: bool | None
+    weight_bytes: float = math.nan
+    activation_bytes: float = math.nan
 
 
 def _resolve(workloads: Sequence[Workload], prof: Any) -> list[_Task]:
@@ -133,13 +138,13 @@ def _resolve(workloads: Sequence[Workload], prof: Any) -> list[_Task]:
     for w in workloads:
         if not isinstance(w, Workload):
             raise WorkbenchError(f"Expected Workload objects, got {type(w).__name__}.")
-        lat, energy, fits = w.latency_ms, w.energy_mj, None
-        if w.model is not None and (lat is None or energy is None):
+        lat, energy, fits, wbytes, abytes = w.latency_ms, w.energy_mj, None, math.nan, math.nan
+        if w.model is not None:
             handle = getattr(w.model, "model", w.model)
             est = estimate(handle, prof, dtype=w.dtype)
-            if not est.deployable:
+            if not est.deployable and (lat is None or energy is None):
                 raise WorkbenchError(f"Workload {w.name!r} cannot run on {prof.name}: {est.reason}")
-            fits = est.fits
+            fits, wbytes, abytes = est.fits, float(est.weight_bytes), float(est.peak_activation_bytes)
             lat = est.latency_ms_est if lat is None else lat
             energy = est.energy_mj_est if energy is None else energy
         if energy is None:
@@ -151,8 +156,29 @@ def _resolve(workloads: Sequence[Workload], prof: Any) -> list[_Task]:
                 f"{deadline:.4g} ms, so no operating point or scheduler can meet it. Use a faster variant or device, "
                 "or relax the deadline.")
         out.append(_Task(w.name, w.period_ms, deadline, float(lat), float(energy), float(w.rate_hz), w.priority,
-                         fits))
+                         fits, wbytes, abytes))
     return out
+
+
+def _memory(tasks: Sequence[_Task], prof: Any) -> tuple[bool, str]:
+    """All models resident at once, one running at a time: sum of weights + the largest peak activations must
+    fit (MCUs: weights in flash, activations in RAM). Workloads without a model are not counted."""
+    known = [t for t in tasks if not math.isnan(t.weight_bytes)]
+    if not known:
+        return True, ""
+    weights = sum(t.weight_bytes for t in known)
+    act = max(t.activation_bytes for t in known)
+    mb = lambda b: f"{b / 1e6:.3g} MB"  # noqa: E731
+    if prof.weights_in_storage:
+        if weights > prof.storage_bytes:
+            return False, f"memory: the models' weights ({mb(weights)}) exceed the {mb(prof.storage_bytes)} flash"
+        if act > prof.ram_bytes:
+            return False, f"memory: peak activations ({mb(act)}) exceed the {mb(prof.ram_bytes)} RAM"
+        return True, ""
+    if weights + act > prof.ram_bytes:
+        return False, (f"memory: the models' weights + peak activations ({mb(weights + act)}) exceed the "
+                       f"{mb(prof.ram_bytes)} RAM")
+    return True, ""
 
 
 def _points(prof: Any, dvfs: Sequence[Any] | None) -> list[tuple[float | None, float | None]]:
@@ -336,6 +362,7 @@ def schedule(
     if isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 1:
         raise WorkbenchError(f"max_jobs must be a positive integer, got {max_jobs!r}.")
     points = _points(prof, dvfs)
+    mem_ok, mem_why = _memory(tasks, prof)
     f_max, v_max = points[-1]
     hyper = _hyperperiod_ms(tasks)
     window = hyper if window_s is None else window_s * 1000.0
@@ -363,9 +390,9 @@ def schedule(
         m_rm, w_rm, seg_rm = simulate(c, tasks, "rm", window, gantt)
         power = prof.idle_w + sum(ei * t.rate for ei, t in zip(e, tasks)) / 1000.0
         ok = {"edf": edf_ok, "rm": all(math.isfinite(r) for r in rm_r),
-              "fp": fp_r is not None and all(math.isfinite(r) for r in fp_r)}[policy]
-        why = ""
-        if not ok:
+              "fp": fp_r is not None and all(math.isfinite(r) for r in fp_r)}[policy] and mem_ok
+        why = "" if mem_ok else mem_why
+        if not ok and mem_ok:
             if policy == "edf":
                 why = f"EDF: {edf_why}"
             else:
@@ -374,7 +401,8 @@ def schedule(
                 i = bad[0] if bad else 0
                 why = (f"{policy.upper()}: {tasks[i].name!r} cannot finish within its {tasks[i].deadline:.4g} ms "
                        f"deadline (response-time analysis" + (f"; utilisation {u:.3f} > 1)" if u > 1 else ")"))
-        row = {"freq_mhz": math.nan if f is None else f, "volt": math.nan if v is None else v, "speed": speed, "utilisation": u, "density": density,
+        row = {"freq_mhz": math.nan if f is None else f, "volt": math.nan if v is None else v, "speed": speed,
+               "utilisation": u, "density": density,
                "edf_feasible": edf_ok, "ll_bound": ll, "rm_bound_ok": u <= ll + _EPS,
                "rm_feasible": all(math.isfinite(r) for r in rm_r)}
         if has_fp:
@@ -389,7 +417,7 @@ def schedule(
             "rm_priority": [_rm_order(tasks).index(i) + 1 for i in range(n)], "rm_response_ms": rm_r,
             **({"fp_response_ms": fp_r} if has_fp else {}),
             "edf_worst_response_ms": w_edf, "rm_worst_response_ms": w_rm, "misses_edf": m_edf, "misses_rm": m_rm,
-            "fits": [t.fits for t in tasks]}))
+            "fits": [t.fits for t in tasks], "weight_bytes": [t.weight_bytes for t in tasks]}))
         timelines.append({"edf": seg_edf, "rm": seg_rm})
     df = pd.DataFrame(rows)
     feasible = df.index[df["feasible"]]
@@ -401,6 +429,7 @@ def schedule(
     df.attrs["workloads"] = details[pick]
     df.attrs["policy"] = policy
     df.attrs["device"] = prof.name
+    df.attrs["memory"] = mem_why or "all models fit together"
     df.attrs["window_ms"] = window
     df.attrs["hyperperiod_ms"] = hyper
     df.attrs["note"] = ("simulated window capped at max_jobs; misses are counted in the window only"
