@@ -67,8 +67,12 @@ def real(digits):
                              limit=200)
 
 
+def _trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
 def _points(fig, skip=("Pareto front", "highlighted")) -> int:
-    return sum(len(t.x) for t in fig.data if t.name not in skip)
+    return sum(len(t.x) for t in fig.data if t.name not in skip and t.meta != "legend")
 
 
 # ------------------------------------------------------------------------------------------- pareto
@@ -140,9 +144,9 @@ def test_symbols_mark_structure_and_simulation():
 def test_highlight_rings_the_row():
     df = hand_frame()
     fig = viz.pareto_scatter(df, highlight="k4")
-    ring = fig.data[-1]
-    assert ring.name == "highlighted" and list(ring.x) == [0.40] and list(ring.y) == [0.95]
-    assert len(viz.pareto_scatter(df).data[-1].x) == 0
+    ring = _trace(fig, "highlighted")
+    assert list(ring.x) == [0.40] and list(ring.y) == [0.95] and ring.showlegend
+    assert len(_trace(viz.pareto_scatter(df), "highlighted").x) == 0
     with pytest.raises(WorkbenchError, match="not a row key"):
         viz.pareto_scatter(df, highlight="nope")
 
@@ -155,7 +159,7 @@ def test_update_pareto_in_place():
     traces = list(w.data)
     out = viz.update_pareto(w, df[df.bits == 8], y="accuracy", highlight="k1")
     assert out is w and list(w.data) == traces  # same trace objects, new data
-    assert _points(w) == 2 and list(w.data[-1].x) == [0.80]
+    assert _points(w) == 2 and list(_trace(w, "highlighted").x) == [0.80]
     viz.update_pareto(w, df, x="latency_ms_est")
     assert w.layout.xaxis.title.text == "latency (est., ms) on raspberry-pi-4"
     viz.update_pareto(w, df, color="structure")  # other groups: traces replaced
@@ -183,6 +187,9 @@ def test_colours_are_the_same_in_every_figure():
     assert list(size.data[1].marker.color) == list(size.data[0].marker.color)
     energy = viz.energy_vs_accuracy(df)
     assert {t.name: t.marker.color for t in energy.data if t.mode == "markers"}["4-bit"] == want[4]
+    legend = {t.name: (t.marker.color, t.marker.symbol) for t in viz.pareto_scatter(df).data if t.meta == "legend"}
+    assert legend["8-bit"] == (want[8], "circle") and legend["channel pruning"][1] == "square"
+    assert legend["hollow: simulated"][1] == "circle-open"
     assert {t.name: t.marker.color for t in viz.sensitivity_bars(sens_frame()).data} == {"4-bit": want[4], "2-bit": want[2]}
     lat = viz.latency_distribution({"onnxruntime": [0.1, 0.2], "litert": [0.3, 0.2]})
     assert [t.marker.color for t in lat.data] == [viz.RUNTIME_COLORS["onnxruntime"], viz.RUNTIME_COLORS["litert"]]

@@ -166,6 +166,8 @@ def axis_label(column: str, device: str | None = None) -> str:
     return text
 
 
+_SHORT_AXIS = {"energy_mj_est": "energy (est., mJ)", "power_w_est": "power (est., W)",
+               "battery_h_est": "battery life (est., h)", "latency_ms_est": "latency (est., ms)"}
 _SHORT = {"latency_ms_p50": "median latency", "latency_ms_p90": "90th-percentile latency",
           "latency_ms_p99": "99th-percentile latency", "latency_ms_mean": "mean latency",
           "latency_ms_est": "estimated latency", "energy_mj_est": "estimated energy per inference",
@@ -259,7 +261,7 @@ class _Prepared:
 
 
 def _is_error(df: pd.DataFrame) -> pd.Series:
-    if "error" not in df:
+    if "error" not in df or pd.api.types.is_numeric_dtype(df["error"]):  # numeric: a relative error, not a failure
         return pd.Series(False, index=df.index)
     e = df["error"]
     return e.notna() & (e.astype(str).str.strip() != "") & (e.astype(str) != "None")
@@ -478,6 +480,31 @@ def _symbols(df: pd.DataFrame) -> np.ndarray:
     return base.to_numpy()
 
 
+def _legend(groups: list[tuple[Any, str, str, np.ndarray]], column: str | None, d: pd.DataFrame,
+            symbols: np.ndarray) -> list["go.Scatter"]:
+    """Legend-only traces (``meta="legend"``, one `None` point each): a filled circle per colour group, a grey
+    marker per pruning structure present, and one for hollow (simulated) markers. Data traces stay out of the
+    legend, because plotly draws a legend item with the symbol of the trace's first point. The set of traces is
+    fixed for a colour column (absent entries are hidden), so `update_pareto` can update in place."""
+    import plotly.graph_objects as go
+
+    def item(name: str, colour: str, symbol: str, shown: bool, group: str) -> "go.Scatter":
+        return go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgroup=group, meta="legend",
+                          showlegend=shown, hoverinfo="skip",
+                          marker={"color": colour, "symbol": symbol, "size": 10, "line": {"color": colour,
+                                                                                           "width": 1.5}})
+
+    out = [item(name, colour, STRUCTURE_SYMBOLS.get(value, "circle") if column == "structure" else "circle",
+                bool(mask.any()), name) for value, name, colour, mask in groups]
+    if column != "structure" and "structure" in d:
+        present = set(_group_values(d, "structure"))
+        out += [item(STRUCTURE_NAMES[k] + ("" if k == "none" else " pruning"), "#888888", sym, k in present,
+                     f"symbol:{k}") for k, sym in STRUCTURE_SYMBOLS.items()]
+    simulated = any(str(x).endswith("-open") for x in symbols)
+    out.append(item("hollow: simulated", "#888888", "circle-open", simulated, "symbol:simulated"))
+    return out
+
+
 # ------------------------------------------------------------------------------------- pareto scatter
 
 
@@ -515,7 +542,8 @@ def pareto_scatter(
         fig: a `go.FigureWidget` to update in place instead of returning a new figure.
 
     Returns:
-        The figure (or `fig`, updated). Traces: ``"Pareto front"``, one per colour group, ``"highlighted"``.
+        The figure (or `fig`, updated). Traces: ``"Pareto front"``, one per colour group, ``"highlighted"``, then
+        legend-only traces (``meta="legend"``, no data).
 
     Example:
         >>> fig = pareto_scatter(df, x="size_bytes", y="accuracy", highlight=df.key.iloc[0])
@@ -541,22 +569,25 @@ def pareto_scatter(
                                "dash": "dot"})]
     numeric_color = bool(color) and color not in PALETTE and pd.api.types.is_numeric_dtype(d[color])
     if numeric_color:
+        groups = []
         traces.append(go.Scatter(
             x=xs, y=ys, mode="markers", name="variants", customdata=keys, hovertext=hover,
-            hovertemplate="%{hovertext}<extra></extra>",
+            hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
             marker={"color": pd.to_numeric(d[color], errors="coerce").to_numpy(float), "colorscale": "Viridis",
                     "symbol": symbols, "size": 10, "colorbar": {"title": {"text": axis_label(color, p.device)}}}))
     else:
-        for _, name, colour, mask in _groups(d, color):
+        groups = _groups(d, color)
+        for _, name, colour, mask in groups:
             traces.append(go.Scatter(
                 x=xs[mask], y=ys[mask], mode="markers", name=name, customdata=keys[mask], hovertext=hover[mask],
-                hovertemplate="%{hovertext}<extra></extra>", showlegend=bool(mask.any()),
+                hovertemplate="%{hovertext}<extra></extra>", showlegend=False, legendgroup=name,
                 marker={"color": colour, "symbol": symbols[mask], "size": 10,
                         "line": {"width": 1.5, "color": colour}}))
     hx, hy = _highlight(df, d, highlight, xs, ys)
     traces.append(go.Scatter(x=hx, y=hy, mode="markers", name="highlighted", hoverinfo="skip",
                              marker={"size": 22, "symbol": "circle-open", "color": "#111111",
                                      "line": {"width": 2.5}}, showlegend=bool(len(hx))))
+    traces += _legend(groups, None if numeric_color else color, d, symbols)
     notes = ["dotted line: Pareto front (nothing beats these on both axes)"]
     if any(str(s).endswith("-open") for s in symbols):
         notes.append("hollow: compression simulated, not executed by the runtime")
@@ -942,9 +973,9 @@ def device_fit_table(
     notes = (["budget: " + ", ".join(budget)] if budget else ["no budget: green = deployable and fits"])
     notes += st.attrs.get("notes", [])
     layout = {"title": _title("Which variants run on which device (estimates)", notes),
-              "xaxis": {"title": {"text": "device (cells: latency, est.)"}, "side": "top", "type": "category"},
+              "xaxis": {"title": {"text": "device (cells: latency, est.)"}, "type": "category", "tickangle": -30},
               "yaxis": {"title": {"text": "variant"}, "autorange": "reversed", "type": "category"},
-              "margin": {"t": 120, "l": 200, "r": 30, "b": 40}}
+              "margin": {"t": 80, "l": 200, "r": 30, "b": 110}}
     return _figure([trace], layout, fig)
 
 
@@ -983,7 +1014,7 @@ def energy_vs_accuracy(
 
     p = _prepare_all_devices(df, metric, energy, runtime)
     d = p.df
-    names = list(pd.unique(d["device"].dropna()))
+    names = [n for n in p.attrs_order if n in set(d["device"])]
     if devices is not None:
         unknown = [n for n in devices if n not in names]
         if unknown:
@@ -993,7 +1024,6 @@ def energy_vs_accuracy(
     nrows = math.ceil(len(names) / ncols)
     new = make_subplots(rows=nrows, cols=ncols, shared_yaxes=True, subplot_titles=names,
                         horizontal_spacing=0.05, vertical_spacing=0.32 / max(nrows, 1))
-    groups_seen: set[str] = set()
     senses = [maximized(energy), maximized(metric)]
     for i, name in enumerate(names):
         r, c = i // ncols + 1, i % ncols + 1
@@ -1014,13 +1044,16 @@ def energy_vs_accuracy(
                 continue
             new.add_trace(go.Scatter(
                 x=xs[mask], y=ys[mask], mode="markers", name=gname, legendgroup=gname,
-                showlegend=gname not in groups_seen, customdata=keys[mask], hovertext=hover[mask],
+                showlegend=False, customdata=keys[mask], hovertext=hover[mask],
                 hovertemplate="%{hovertext}<extra></extra>",
                 marker={"color": colour, "symbol": symbols[mask], "size": 9, "line": {"width": 1.5,
                                                                                        "color": colour}}),
                 row=r, col=c)
-            groups_seen.add(gname)
-        new.update_xaxes(title_text=axis_label(energy, name), type=_log_axis(xs), row=r, col=c)
+        title = axis_label(energy, name) if len(names) == 1 else f"{_SHORT_AXIS.get(energy, _short(energy))} on {name}"
+        new.update_xaxes(title_text=title, title_font_size=11, type=_log_axis(xs), row=r, col=c)
+    colour = "bits" if "bits" in d else None
+    for t in _legend(_groups(d, colour), colour, d, _symbols(d)):
+        new.add_trace(t, row=1, col=1)
     new.update_yaxes(title_text=axis_label(metric), col=1)
     new.update_layout(**_LAYOUT, height=max(380, 330 * nrows),
                       title=_title(f"{_short(metric).capitalize()} against {_short(energy)}, per device",
@@ -1044,7 +1077,9 @@ def _prepare_all_devices(df: pd.DataFrame, metric: str, energy: str, runtime: st
     notes = list(p.notes)
     if lost.any():
         notes.append(f"{int(lost.sum())} variant × device pairs without an estimate (not deployable) not shown")
-    return _Prepared(d[~lost], notes, None, p.runtime)
+    out = _Prepared(d[~lost], notes, None, p.runtime)
+    out.attrs_order = list(pd.unique(d["device"]))  # panels in the frame's device order
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ size
