@@ -1,0 +1,81 @@
+"""The Export button: rebuilds the clicked variant, writes the artefact and its (signed) manifest, shows parity."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import workbench
+from workbench import ui
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_explorer_export_writes_a_signed_artifact(frame, click_point, tmp_path):
+    ex = ui.TradeoffExplorer(frame, out_dir=tmp_path / "out")
+    i = next(i for i, t in enumerate(ex.figure.data) if t.name == "8-bit")
+    k = list(ex.figure.data[i].customdata).index("q8@raspberry-pi-4")
+    click_point(ex.figure, i, k)
+    assert ex.export.target.value == "onnx-int8" and ex.export.sign.value
+    ex.export.button.click()
+    assert ex.export.last_error is None, ex.export.errors.value
+    art = ex.export.artifact
+    assert art.path.is_file() and art.path.parent == tmp_path / "out" and art.signed
+    assert art.manifest["lineage"] and art.manifest["lineage"][0]["type"] == "quantize"
+    public = tmp_path / "out" / "keys" / "signing-key.pub.pem"
+    assert workbench.verify(art.path, public).sha256 == art.sha256
+    report = ex.export.report.value
+    assert "passed" in report and "signature verifies" in report and art.path.name in report
+
+
+def test_export_panel_picks_and_exports(frame, tmp_path):
+    panel = ui.ExportPanel(frame, out_dir=tmp_path)
+    # the smallest variant within 0.02 of the original accuracy
+    assert panel.variant.label == "q8 on onnxruntime"
+    assert "Variant: q8" in panel.details.value
+    panel.variant.value = "channel-0.50@raspberry-pi-4"
+    assert "Variant: channel-0.50" in panel.details.value
+    panel.export.target.value = "onnx"
+    panel.export.sign.value = False
+    panel.export.button.click()
+    assert panel.export.last_error is None, panel.export.errors.value
+    art = panel.export.artifact
+    assert art.path.name.endswith(".onnx") and not art.signed
+    assert json.loads(art.manifest_path.read_text())["target"] == "onnx"
+    assert "wb-manifest" in panel.export.report.value
+    assert workbench.load(art.path).num_params < 136_000  # the channel-pruned model, rebuilt from its row
+
+
+def test_export_errors_stay_in_the_box(frame, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    box = ui.ExportBox(out_dir=blocker)
+    box.button.click()  # nothing selected yet
+    assert "click a point" in box.errors.value
+    row = frame.iloc[2]
+    box.set_row(row)
+    box.sign.value = False
+    box.target.value = "onnx"
+    box.button.click()
+    assert box.last_error is not None and box.artifact is None and box.errors.value
+    other = frame.iloc[0].copy()
+    other["task"] = "not-a-zoo-task"
+    box.set_row(other)
+    box.button.click()
+    assert "pass task=" in box.errors.value
+
+
+def test_suggested_targets():
+    import pandas as pd
+
+    from workbench.ui.export_box import suggest_target
+
+    cases = {("onnxruntime", 32): "onnx", ("onnxruntime", 16): "onnx-fp16", ("onnxruntime", 8): "onnx-int8",
+             ("onnxruntime", 4): "onnx-int4", ("litert", 8): "tflite-int8", ("litert", 2): "tflite-int4",
+             ("torch", 8): "torchscript"}
+    for (rt, bits), target in cases.items():
+        assert suggest_target(pd.Series({"runtime": rt, "bits": bits})) == target
+    from workbench.export import TARGETS
+
+    assert set(cases.values()) <= set(TARGETS)

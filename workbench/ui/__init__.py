@@ -1,0 +1,56 @@
+"""Interactive widgets for JupyterLab and Voilà: explore a sweep, run one, compare devices, export a variant.
+
+* `TradeoffExplorer(results)`: the Pareto chart of two metrics with axis / colour / filter controls, a device
+  and an accuracy bar; the best variant is ringed; clicking a point shows its figures and an Export box.
+* `SweepPanel(task)`: choose a model and a grid, press Run; the progress bar and chart fill in live.
+* `DevicePanel(results)`: one variant across devices (latency, energy, power, battery, fit), and which
+  variants fit which device under a budget.
+* `ExportPanel(results)`: export a variant with its parity report and signed manifest.
+* `demo_results()`: the dashboards' data (``$WORKBENCH_RESULTS``, or a cached sweep of the default model).
+* `serve(name)`: serve a dashboard with Voilà on localhost → ``(process, url)``.
+
+Every control is a plain ipywidget: set its ``.value`` or call ``button.click()`` and the panel updates, exactly
+as in the browser. Errors appear in the panel (``panel.errors``, ``panel.last_error``), never lost in a callback.
+Heavy imports (ipywidgets, plotly) happen when a name is first used.
+
+Example:
+    >>> from workbench import ui
+    >>> ex = ui.TradeoffExplorer(ui.demo_results())
+    >>> ex.x.value = "size_bytes"          # the chart updates in place
+    >>> ex                                 # displays the explorer
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "TradeoffExplorer": "workbench.ui.explorer",
+    "SweepPanel": "workbench.ui.sweep_panel",
+    "DevicePanel": "workbench.ui.device_panel",
+    "ExportPanel": "workbench.ui.export_panel",
+    "ExportBox": "workbench.ui.export_box",
+    "demo_results": "workbench.ui.data",
+    "demo_grid": "workbench.ui.data",
+    "export_dir": "workbench.ui.data",
+    "variant_handle": "workbench.ui.data",
+    "load_results": "workbench.ui.base",
+    "serve": "workbench.ui.serve",
+    "stop": "workbench.ui.serve",
+    "dashboard_path": "workbench.ui.serve",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'workbench.ui' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_NAMES])

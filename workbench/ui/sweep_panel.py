@@ -1,0 +1,275 @@
+"""`SweepPanel`: choose a model and a grid, press Run, watch the progress bar and the Pareto chart fill in.
+
+The sweep runs in the kernel (`workbench.sweep` with an ``on_result`` callback); every stored row updates the
+progress bar and the chart in place. Rows that failed are listed in the panel, and an exception (a bad model
+file, an unknown device) is shown there too — never lost in a callback.
+"""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.ui.base import Panel, axis_options, note_html, ok_rows
+
+FILE = "(a model file)"
+PRUNE_CHOICES = (0.0, 0.25, 0.5, 0.75)
+BITS_CHOICES = (("32-bit float", 32), ("16-bit float", 16), ("8-bit", 8), ("4-bit", 4), ("2-bit", 2))
+X_CHOICES = ("latency_ms_p50", "size_bytes", "size_deflated_bytes", "macs", "latency_ms_est", "energy_mj_est")
+
+
+class SweepPanel(Panel):
+    """Run a sweep from widgets and watch its results arrive.
+
+    Args:
+        task: a `Task`, a zoo task name, or None for the zoo's default (the `model` dropdown can change it).
+        store: the results store (a path or `ResultStore`; default: in memory, so nothing is resumed).
+        limit: evaluate on the first `limit` samples (0 = the whole split; default 200 with ``WORKBENCH_FAST``).
+        memory: measure each variant's peak memory (about 1 s each).
+
+    Attributes:
+        model: zoo task or ``"(a model file)"``; path / upload: the file when it is a model file.
+        prune, structure, bits, runtimes, devices: the grid (`SelectMultiple`s; set ``.value`` to tuples).
+        limit: evaluation samples (0 = all). memory: peak-memory checkbox. x: the chart's x axis.
+        run_button: press (or ``run_button.click()``) to run. progress, status: progress bar and its words.
+        figure: the live Pareto chart. results: the finished frame (None before the first run).
+
+    Example:
+        >>> panel = SweepPanel("digits-cnn", limit=100, memory=False)
+        >>> panel.bits.value = (32, 8); panel.prune.value = (0.0, 0.5)
+        >>> panel.run_button.click()
+        >>> len(panel.results)
+        6
+    """
+
+    def __init__(self, task: Any = None, *, store: Any = None, limit: int | None = None,
+                 memory: bool = True) -> None:
+        import plotly.graph_objects as go
+
+        import workbench
+        from workbench import zoo
+        from workbench.runtime import available_runtimes
+        from workbench.sweep.grid import STRUCTURES
+        from workbench.ui.data import fast_mode
+
+        self._task = None if task is None or isinstance(task, str) else task
+        names = list(zoo.names())
+        first = task if isinstance(task, str) else (self._task.name if self._task is not None else names[0])
+        options = names if first in names else [first, *names]
+        self.store = store
+        self.model = widgets.Dropdown(options=[*options, FILE], value=first, description="model",
+                                      layout=widgets.Layout(width="260px"))
+        self.path = widgets.Text(value="", placeholder="path to .onnx / .tflite / .pt2 / .pt", description="file",
+                                 layout=widgets.Layout(width="360px", display="none"))
+        self.upload = widgets.FileUpload(accept=".onnx,.tflite,.pt2,.pt", multiple=False, description="upload",
+                                         layout=widgets.Layout(display="none"))
+        self.prune = widgets.SelectMultiple(options=[(f"{p:.0%}", p) for p in PRUNE_CHOICES], value=(0.0, 0.5),
+                                            description="prune", rows=4, layout=widgets.Layout(width="180px"))
+        self.structure = widgets.SelectMultiple(options=list(STRUCTURES), value=("channel",),
+                                                description="structure", rows=3, layout=widgets.Layout(width="230px"))
+        self.bits = widgets.SelectMultiple(options=BITS_CHOICES, value=(32, 8), description="bits", rows=5,
+                                           layout=widgets.Layout(width="220px"))
+        runtimes = list(available_runtimes())
+        self.runtimes = widgets.SelectMultiple(options=runtimes, value=("onnxruntime",) if "onnxruntime" in runtimes
+                                               else tuple(runtimes[:1]), description="runtimes", rows=3,
+                                               layout=widgets.Layout(width="230px"))
+        devices = sorted(workbench.devices())
+        self.devices = widgets.SelectMultiple(options=devices, value=tuple(d for d in ("raspberry-pi-4",)
+                                                                           if d in devices),
+                                              description="devices", rows=5, layout=widgets.Layout(width="260px"))
+        default_limit = limit if limit is not None else (200 if fast_mode() else 0)
+        self.limit = widgets.BoundedIntText(value=default_limit, min=0, max=10**7, description="samples",
+                                            tooltip="evaluation samples (0 = the whole split)",
+                                            layout=widgets.Layout(width="180px"))
+        self.memory = widgets.Checkbox(value=memory, description="peak memory", indent=False,
+                                       layout=widgets.Layout(width="130px"))
+        self.x = widgets.Dropdown(options=axis_options(X_CHOICES), value="latency_ms_p50", description="chart x",
+                                  layout=widgets.Layout(width="330px"))
+        self.run_button = widgets.Button(description="Run sweep", icon="play", button_style="primary")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="", bar_style="",
+                                            layout=widgets.Layout(width="320px"))
+        self.status = widgets.HTML(value=note_html("Choose a grid and press Run.", "#BAB0AC"))
+        self.failures = widgets.HTML(value="")
+        self.figure = go.FigureWidget(layout={"height": 440})
+        self.results: pd.DataFrame | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.running = False
+        grid_box = widgets.HBox([self.prune, self.structure, self.bits, self.runtimes, self.devices],
+                                layout=widgets.Layout(flex_flow="row wrap"))
+        top = widgets.HBox([self.model, self.path, self.upload], layout=widgets.Layout(flex_flow="row wrap"))
+        run = widgets.HBox([self.limit, self.memory, self.x, self.run_button, self.progress],
+                           layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        super().__init__([top, grid_box, run, self.status, self.figure, self.failures])
+        self.add_class("wb-sweep")
+        self.model.observe(self.guard(self._model_changed), names="value")
+        self.x.observe(self.guard(lambda _c: self._redraw()), names="value")
+        self.run_button.on_click(self.guard(self.run))
+
+    # ------------------------------------------------------------------------------------------ model
+
+    def _model_changed(self, change: Any = None) -> None:
+        show = "" if self.model.value == FILE else "none"
+        self.path.layout.display = show
+        self.upload.layout.display = show
+
+    def task(self) -> Any:
+        """The task to sweep: the given one, a zoo task, or a model file wrapped with random inputs."""
+        from workbench import zoo
+
+        choice = self.model.value
+        if choice != FILE:
+            if self._task is not None and choice == self._task.name:
+                return self._task
+            return zoo.load(choice)
+        path = self._model_file()
+        return task_from_file(path)
+
+    def _model_file(self) -> Path:
+        if self.upload.value:
+            item = self.upload.value[0]
+            folder = Path(tempfile.mkdtemp(prefix="workbench-upload-"))
+            path = folder / Path(str(item["name"])).name
+            path.write_bytes(bytes(item["content"]))
+            return path
+        if not self.path.value.strip():
+            raise WorkbenchError("no model file: type its path in 'file' or upload one (.onnx, .tflite, .pt2, .pt).")
+        path = Path(self.path.value.strip()).expanduser()
+        if not path.is_file():
+            raise WorkbenchError(f"model file {path} does not exist.")
+        return path
+
+    def grid(self) -> Any:
+        """The `workbench.grid` the controls describe."""
+        from workbench.sweep import grid
+
+        if not self.bits.value:
+            raise WorkbenchError("choose at least one bit-width.")
+        if not self.prune.value:
+            raise WorkbenchError("choose at least one prune ratio (0% for none).")
+        if not self.runtimes.value:
+            raise WorkbenchError("choose at least one runtime.")
+        structures = self.structure.value or ("unstructured",)
+        return grid(prune=list(self.prune.value), structure=list(structures), bits=list(self.bits.value),
+                    runtimes=list(self.runtimes.value), devices=list(self.devices.value),
+                    limit=self.limit.value or None)
+
+    # -------------------------------------------------------------------------------------------- run
+
+    def run(self, _button: Any = None) -> pd.DataFrame | None:
+        """Run the sweep the controls describe (what the Run button does); returns the results frame."""
+        import workbench
+
+        if self.running:
+            raise WorkbenchError("a sweep is already running; wait for it to finish.")
+        g = self.grid()
+        task = self.task()
+        self.rows = []
+        self.results = None
+        self.failures.value = ""
+        per_unit = max(1, len(g.devices))
+        self.progress.max = max(1, len(g) * len(g.runtimes) * per_unit)
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self.status.value = note_html(f"Sweeping {html.escape(task.name)}: {len(g)} variants × {len(g.runtimes)} "
+                                      f"runtime(s)…", "#4C78A8")
+        self.running = True
+        self.run_button.disabled = True
+        try:
+            df = workbench.sweep(task, g, store=self.store, progress=False, on_result=self._on_result,
+                                 memory=self.memory.value)
+        except BaseException:
+            self.progress.bar_style = "danger"
+            self.status.value = note_html("The sweep stopped; see the error below. Finished variants are kept in "
+                                          "the store.", "#D62728")
+            raise
+        finally:
+            self.running = False
+            self.run_button.disabled = False
+        self.results = df
+        self.progress.value = self.progress.max
+        self.progress.bar_style = "success"
+        bad = len(df) - len(ok_rows(df))
+        self.status.value = note_html(f"Done: {len(df)} rows ({len(g)} variants), {bad} with errors."
+                                      + (" Dropped: " + html.escape("; ".join(f"{v}: {r}" for v, r in
+                                                                               df.attrs.get("dropped", [])[:5]))
+                                         if df.attrs.get("dropped") else ""), "#2CA02C" if not bad else "#F58518")
+        self._show_failures(df)
+        self._redraw(df)
+        return df
+
+    def _on_result(self, row: dict[str, Any]) -> None:
+        # Called inside workbench.sweep for every new row: must never raise into the sweep.
+        try:
+            self.rows.append(row)
+            self.progress.value = min(self.progress.max, self.progress.value + 1)
+            self.status.value = note_html(f"{self.progress.value} of {self.progress.max} results: "
+                                          f"{html.escape(str(row.get('variant')))} on "
+                                          f"{html.escape(str(row.get('runtime')))}", "#4C78A8")
+            self._show_failures(pd.DataFrame(self.rows))
+            self._redraw()
+        except Exception as e:  # noqa: BLE001 - a drawing problem must not stop the sweep; show it instead
+            self.show_error(e)
+
+    def _show_failures(self, df: pd.DataFrame) -> None:
+        if "error" not in df:
+            return
+        bad = df.loc[df.index.difference(ok_rows(df).index)]
+        if bad.empty:
+            self.failures.value = ""
+            return
+        items = "".join(f"<li><b>{html.escape(str(r.get('variant')))}</b> on {html.escape(str(r.get('runtime')))}: "
+                        f"{html.escape(str(r.get('error')))}</li>"
+                        for _, r in bad.drop_duplicates(subset=["variant", "runtime"]).iterrows())
+        self.failures.value = note_html(f"{len(bad)} results failed:<ul>{items}</ul>", "#D62728")
+
+    def _redraw(self, df: pd.DataFrame | None = None) -> None:
+        from workbench import viz
+
+        if df is None:
+            if not self.rows:
+                return
+            from workbench.sweep.store import frame
+
+            df = frame(self.rows)
+        good = ok_rows(df)
+        x = self.x.value
+        metric = next((c for c in ("accuracy", "f1", "fidelity") if c in good), None)
+        if good.empty or metric is None or x not in good or pd.to_numeric(good[x], errors="coerce").isna().all():
+            return  # nothing plottable yet (the first rows failed, or no device rows for an estimate axis)
+        viz.update_pareto(self.figure, good, x=x, y=metric, color="bits")
+
+
+def task_from_file(path: str | Path, *, samples: int = 64, seed: int = 0) -> Any:
+    """A task for a bare model file: random inputs shaped by its input spec; the metric is fidelity to itself.
+
+    Example:
+        >>> task = task_from_file("model.onnx")
+        >>> task.metric
+        'fidelity'
+    """
+    import numpy as np
+
+    import workbench
+    from workbench.task import Task
+
+    handle = workbench.load(str(path))
+    if handle.example_inputs:
+        inputs = [np.repeat(a, max(1, samples // max(1, len(a))), axis=0)[:samples] for a in handle.example_inputs]
+    else:
+        rng = np.random.default_rng(seed)
+        inputs = []
+        for spec in handle.inputs:
+            if spec.shape is None or any(d is None for d in spec.shape[1:]):
+                raise WorkbenchError(f"{Path(path).name}: input {spec.describe()} has unknown dimensions; load it "
+                                     "with workbench.load(path, example_inputs=[...]) and pass the Task to SweepPanel.")
+            dtype = np.dtype(spec.dtype or "float32")
+            shape = (samples, *spec.shape[1:])
+            inputs.append(rng.standard_normal(shape).astype(dtype) if dtype.kind == "f"
+                          else rng.integers(0, 2, shape).astype(dtype))
+    return Task.from_model(handle, inputs, name=Path(path).stem)
