@@ -366,6 +366,8 @@ def test_device_figures_on_a_measured_frame(real):
     assert "2 variant × device pairs without an estimate" in energy.layout.title.subtitle.text
     est = viz.estimate_vs_measured(real, device="host")
     assert est.layout.yaxis.title.text == "latency (est., ms) on host" and len(est.data[1].x) == 2
+    with pytest.raises(WorkbenchError, match="only check the 'host'"):
+        viz.estimate_vs_measured(real, device="raspberry-pi-4")  # measured here, estimated for another board
     table = pd.DataFrame({"variant": ["a", "b", "c"], "measured_ms": [0.1, 1.0, 10.0],
                           "estimated_ms": [0.12, 0.9, 10.0]})
     cal = viz.estimate_vs_measured(table)

@@ -705,7 +705,7 @@ def heatmap(
     if p.runtime and not any(n.startswith("runtime") for n in notes):
         notes.append(f"on {p.runtime}")
     fig_new.update_layout(
-        **_LAYOUT, title=_title(f"{_short(metric).capitalize()} by pruning and bit-width", notes),
+        **{**_LAYOUT, "margin": {**_LAYOUT["margin"], "t": 110}}, title=_title(f"{_short(metric).capitalize()} by pruning and bit-width", notes),
         coloraxis={"colorscale": "Viridis", "reversescale": not up, "cmin": lo, "cmax": hi,
                    "colorbar": {"title": {"text": axis_label(metric, p.device)}}})
     return _finish(fig_new, fig)
@@ -1055,7 +1055,7 @@ def energy_vs_accuracy(
     for t in _legend(_groups(d, colour), colour, d, _symbols(d)):
         new.add_trace(t, row=1, col=1)
     new.update_yaxes(title_text=axis_label(metric), col=1)
-    new.update_layout(**_LAYOUT, height=max(380, 330 * nrows),
+    new.update_layout(**{**_LAYOUT, "margin": {**_LAYOUT["margin"], "t": 110}}, height=max(400, 330 * nrows),
                       title=_title(f"{_short(metric).capitalize()} against {_short(energy)}, per device",
                                    ["dotted line: Pareto front per device"] + p.notes))
     return _finish(new, fig)
@@ -1156,6 +1156,9 @@ def estimate_vs_measured(
         measured, estimated = measured or "measured_ms", estimated or "estimated_ms"
         p = _prepare(df, [measured, estimated], numeric=[measured, estimated], what="estimate_vs_measured")
     else:
+        if device != "host":
+            raise WorkbenchError(f"estimate_vs_measured: the frame's latency was measured on this machine, so it can "
+                                 f"only check the 'host' profile's estimates, not {device!r}.")
         measured, estimated = measured or "latency_ms_p50", estimated or "latency_ms_est"
         p = _prepare(df, [measured, estimated], device=device, numeric=[measured, estimated],
                      what="estimate_vs_measured")
