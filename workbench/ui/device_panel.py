@@ -86,6 +86,10 @@ class DevicePanel(Panel):
                                                                         "variants fit which device</h3>"),
                           budget, self.fit_figure])
         self.add_class("wb-devices")
+        for name, css in (("variant", "variant"), ("runtime", "runtime"), ("devices", "list"), ("figure", "figure"),
+                          ("table", "table"), ("latency_budget", "budget"), ("min_accuracy", "min-accuracy"),
+                          ("fit_figure", "fit")):
+            getattr(self, name).add_class(f"wb-devices-{css}")  # stable hooks for browser tests
         for w in (self.variant, self.runtime, self.devices):
             w.observe(self.guard(lambda _c: self.update_compare()), names="value")
         for w in (self.latency_budget, self.min_accuracy, self.runtime):
@@ -143,7 +147,7 @@ def compare_figure(d: pd.DataFrame, variant: str) -> Any:
             hovertemplate="<b>%{x}</b><br>" + label + ": %{y:.4g}<extra></extra>"), row=1, col=i)
         positive = values[np.isfinite(values) & (values > 0)]
         if len(positive) and positive.max() / positive.min() > 30:
-            fig.update_yaxes(type="log", row=1, col=i)
+            fig.update_yaxes(type="log", dtick=1, row=1, col=i)  # powers of ten only: no minor-digit labels
     fig.update_xaxes(type="category", tickangle=-30)
     fig.update_layout(plot_bgcolor="white", height=360, margin={"t": 90, "l": 50, "r": 20, "b": 90},
                       title={"text": f"{variant} on each device (estimates from the device profiles)",

@@ -83,6 +83,9 @@ class ExportBox(Panel):
         controls = widgets.HBox([self.target, self.sign, self.out_dir, self.button],
                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         super().__init__([self.heading, controls, self.report])
+        self.add_class("wb-export-box")
+        for name in ("target", "sign", "out_dir", "button", "report"):
+            getattr(self, name).add_class("wb-export-" + name.replace("_", "-"))
 
     def set_row(self, row: pd.Series | None) -> None:
         """Choose the variant to export (a results row); suggests the matching target."""

@@ -63,6 +63,8 @@ class ExportPanel(Panel):
         self.export = ExportBox(task=task, out_dir=out_dir, sign_with=sign_with, show_manifest=True)
         super().__init__([self.variant, self.details, self.export])
         self.add_class("wb-export")
+        self.variant.add_class("wb-export-variant")
+        self.details.add_class("wb-export-details")
         self.variant.observe(self.guard(lambda _c: self.update()), names="value")
         self.guard(self.update)()
 

@@ -24,8 +24,10 @@ def dashboards_dir() -> Path:
 
 
 def dashboard_path(notebook: str | os.PathLike) -> Path:
-    """A dashboard notebook by name (``"tradeoff_explorer"``) or path."""
+    """A dashboard notebook by name (``"tradeoff_explorer"``) or path, or a folder of notebooks."""
     p = Path(notebook)
+    if p.is_dir():
+        return p
     if p.suffix != ".ipynb":
         p = dashboards_dir() / f"{p.name}.ipynb"
     if not p.is_file():
@@ -55,7 +57,8 @@ def serve(notebook: str | os.PathLike = "tradeoff_explorer", port: int | None = 
     when it is first opened, which takes several seconds.
 
     Args:
-        notebook: a dashboard name (``"tradeoff_explorer"``, ``"device_fit"``, ``"export_report"``) or a path.
+        notebook: a dashboard name (``"tradeoff_explorer"``, ``"device_fit"``, ``"export_report"``) or a path;
+            a folder serves every notebook in it (each at ``<url>voila/render/<name>.ipynb``).
         port: the port (default: a free one).
         results: a results file for the dashboard to show (sets ``WORKBENCH_RESULTS`` for it).
         env: extra environment variables for the server and its kernels.
@@ -82,7 +85,7 @@ def serve(notebook: str | os.PathLike = "tradeoff_explorer", port: int | None = 
     log_path = Path(log) if log is not None else Path(tempfile.mkstemp(prefix="workbench-voila-", suffix=".log")[1])
     out = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed by it on exit
     proc = subprocess.Popen(voila_command(path, port), stdout=out, stderr=subprocess.STDOUT, env=full_env,
-                            cwd=str(path.parent), stdin=subprocess.DEVNULL)
+                            cwd=str(path if path.is_dir() else path.parent), stdin=subprocess.DEVNULL)
     out.close()
     proc.log_path = log_path  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}/"
@@ -94,6 +97,11 @@ def serve(notebook: str | os.PathLike = "tradeoff_explorer", port: int | None = 
         stop(proc)
         raise
     return proc, url
+
+
+def render_url(base: str, name: str) -> str:
+    """The page of one notebook on a server started with a folder."""
+    return f"{base}voila/render/{name}.ipynb"
 
 
 def wait_for_port(port: int, proc: subprocess.Popen | None, timeout: float, log_path: Path | None = None) -> None:
