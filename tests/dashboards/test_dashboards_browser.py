@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.ui.serve import render_url, serve, stop
+from workbench.ui.server import render_url, serve, stop
 
 RENDER_MS = 180_000  # first render of a dashboard: a kernel starts, imports torch and plotly, runs the notebook
 UPDATE_MS = 30_000  # a control change: browser -> kernel -> figure update -> browser

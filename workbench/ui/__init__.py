@@ -36,9 +36,9 @@ _NAMES = {
     "export_dir": "workbench.ui.data",
     "variant_handle": "workbench.ui.data",
     "load_results": "workbench.ui.base",
-    "serve": "workbench.ui.serve",
-    "stop": "workbench.ui.serve",
-    "dashboard_path": "workbench.ui.serve",
+    "serve": "workbench.ui.server",
+    "stop": "workbench.ui.server",
+    "dashboard_path": "workbench.ui.server",
 }
 
 __all__ = sorted(_NAMES)
