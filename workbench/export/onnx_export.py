@@ -110,18 +110,28 @@ def check_single_file(path: Path) -> None:
 
 
 def storage(path: Path, handle: ModelHandle | None = None) -> dict[str, dict[str, int]]:
-    """Initializer storage by ONNX data type: tensors, elements and bytes (4-bit packs show as UINT8 bytes)."""
+    """Initializer storage by data type: tensors, elements and bytes. MatMulNBits weights (stored as packed UINT8
+    blocks) count under ``INT<bits>`` with their K x N elements, so the table says what the weights hold."""
     import numpy as np
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(path), load_external_data=False)
+    packed = {}  # MatMulNBits B input -> (bits, K * N)
+    for node in model.graph.node:
+        if node.op_type == "MatMulNBits" and len(node.input) > 1:
+            attrs = {a.name: a.i for a in node.attribute}
+            packed[node.input[1]] = (attrs.get("bits", 4), attrs.get("K", 0) * attrs.get("N", 0))
     out: dict[str, dict[str, int]] = {}
     for init in model.graph.initializer:
         name = onnx.TensorProto.DataType.Name(init.data_type)
+        elements = int(np.prod(init.dims)) if len(init.dims) else 1
+        if init.name in packed:
+            bits, elements = packed[init.name]
+            name = f"INT{bits}"
         nbytes = len(init.raw_data) if init.raw_data else numpy_helper.to_array(init).nbytes
         row = out.setdefault(name, {"tensors": 0, "elements": 0, "bytes": 0})
         row["tensors"] += 1
-        row["elements"] += int(np.prod(init.dims)) if len(init.dims) else 1
+        row["elements"] += elements
         row["bytes"] += int(nbytes)
     return out

@@ -34,6 +34,7 @@ class Target:
         weights / activations: what the file stores and computes in, in words.
         calibrated: whether the target needs calibration inputs (static int8).
         description: one line for listings.
+        hint: what to try instead when this target fails parity (part of the error message).
     """
 
     name: str
