@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11:
-#   make demo   set up .venv and run the main job on the default model
+#   make demo   set up .venv, sweep the default model, write the report, serve the dashboard
+#               (make demo DEMO_ARGS=--no-serve: headless)
 #   make test   set up .venv and run the tests
 # Both are idempotent: the venv is rebuilt only when pyproject.toml changes.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -7,6 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: demo test test-slow setup clean
 
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m workbench demo
+	$(PY) -m workbench demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

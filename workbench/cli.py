@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--task", default=zoo.DEFAULT, choices=zoo.names(), help="built-in task (default: %(default)s)")
     d.add_argument("--out", default="results", help="folder for the store and report (default: %(default)s)")
     d.add_argument("--limit", type=int, help="evaluate on the first N samples only")
+    d.add_argument("--no-serve", action="store_true",
+                   help="headless: stop after writing the report instead of serving the trade-off explorer")
+    d.add_argument("--port", type=int, help="port for the Voilà server (default: a free one)")
     r = sub.add_parser("report", help="write a self-contained HTML report of a results store")
     r.add_argument("store", help="the results store (.sqlite) a sweep wrote")
     r.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: %(default)s)")
@@ -192,7 +195,21 @@ def _demo(args: argparse.Namespace) -> int:
             "--store", str(out / f"{args.task}.sqlite"), "--report", str(out / f"{args.task}-report.html")]
     if args.limit:
         argv += ["--limit", str(args.limit)]
-    return _sweep(_parser().parse_args(["sweep", *argv]))
+    rc = _sweep(_parser().parse_args(["sweep", *argv]))
+    if rc or args.no_serve or os.environ.get("CI"):
+        return rc
+    from workbench.ui import serve, stop
+
+    proc, url = serve("tradeoff_explorer", args.port, results=out / f"{args.task}.sqlite")
+    print(f"\nTrade-off explorer (Voilà) at {url}\n  open it in a browser; the first render takes a few seconds."
+          "\n  Ctrl-C stops the server.", flush=True)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(proc)
+    return 0
 
 
 def _pareto_text(df) -> str:

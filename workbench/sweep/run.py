@@ -22,7 +22,7 @@ from workbench.sweep.grid import Grid, VariantSpec
 from workbench.sweep.store import ResultStore, frame, open_store
 
 # Bump when a change to the measuring code should invalidate stored results.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
