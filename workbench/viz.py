@@ -190,44 +190,11 @@ def maximized(column: str) -> bool:
 
 
 def _pareto_mask(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
-    """True for the rows no other row dominates (at least as good on every column, better on one).
+    """True for the rows no other row dominates (senses per column); the one implementation lives in
+    `workbench.sweep.analysis.pareto_mask`."""
+    from workbench.sweep.analysis import pareto_mask
 
-    Rows with a non-finite value are never on the front.
-    """
-    # TODO(issue 7): switch to the shared `workbench.sweep.analysis.pareto` once it lands, so the package computes
-    # Pareto fronts in one place.
-    v = np.where(np.asarray(maximize, bool), values, -values).astype(float)
-    finite = np.isfinite(v).all(axis=1)
-    if v.shape[1] == 2:
-        out = np.zeros(len(v), bool)
-        out[finite] = _front_2d(v[finite])
-        return out
-    v = np.where(finite[:, None], v, -np.inf)
-    dominated = np.zeros(len(v), bool)
-    for start in range(0, len(v), 1024):  # blocks bound memory at 1024 x n x k
-        block = v[start:start + 1024]
-        ge = (v[:, None, :] >= block[None, :, :]).all(axis=2)
-        gt = (v[:, None, :] > block[None, :, :]).any(axis=2)
-        dominated[start:start + 1024] = (ge & gt & finite[:, None]).any(axis=0)
-    return finite & ~dominated
-
-
-def _front_2d(v: np.ndarray) -> np.ndarray:
-    """Non-dominated rows of finite 2-column values (both maximised), in O(n log n): sort by the first column
-    descending; a row survives if it is the best of its tie group on the second column and beats every row with
-    a strictly larger first column."""
-    if not len(v):
-        return np.zeros(0, bool)
-    order = np.lexsort((-v[:, 1], -v[:, 0]))
-    s = v[order]
-    starts = np.flatnonzero(np.r_[True, s[1:, 0] != s[:-1, 0]])
-    best = np.maximum.reduceat(s[:, 1], starts)
-    before = np.r_[-np.inf, np.maximum.accumulate(best)[:-1]]
-    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(s)]))
-    keep = (s[:, 1] == best[group]) & (s[:, 1] > before[group])
-    out = np.zeros(len(v), bool)
-    out[order] = keep
-    return out
+    return pareto_mask(np.where(np.asarray(maximize, bool), values, -np.asarray(values, float)))
 
 
 def pareto_front(df: pd.DataFrame, x: str, y: str, *, maximize: Iterable[str] | None = None,

@@ -20,20 +20,43 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
     """Non-dominated rows of a matrix where every column is to be maximised.
 
     A row is dominated when another row is at least as good in every column and better in one; rows with a
-    NaN are never on the front. O(n² · k), vectorised per row: fine for the thousands of rows a sweep makes.
+    non-finite value are never on the front. Two columns take O(n log n); more are compared in blocks of
+    1024 rows (vectorised, memory bounded), fine for the thousands of rows a sweep makes.
     """
     v = np.asarray(values, dtype=float)
-    n = len(v)
-    valid = ~np.isnan(v).any(axis=1)
-    mask = valid.copy()
-    w = v[valid]
-    idx = np.flatnonzero(valid)
-    for j, i in enumerate(idx):
-        ge = (w >= w[j]).all(axis=1)
-        gt = (w > w[j]).any(axis=1)
-        if (ge & gt).any():
-            mask[i] = False
-    return mask if n else np.zeros(0, dtype=bool)
+    if v.ndim != 2:
+        raise ValueError(f"pareto_mask takes a 2-D array (rows x objectives), got shape {v.shape}")
+    finite = np.isfinite(v).all(axis=1)
+    if v.shape[1] == 2:
+        out = np.zeros(len(v), bool)
+        out[finite] = _front_2d(v[finite])
+        return out
+    v = np.where(finite[:, None], v, -np.inf)
+    dominated = np.zeros(len(v), bool)
+    for start in range(0, len(v), 1024):
+        block = v[start:start + 1024]
+        ge = (v[:, None, :] >= block[None, :, :]).all(axis=2)
+        gt = (v[:, None, :] > block[None, :, :]).any(axis=2)
+        dominated[start:start + 1024] = (ge & gt & finite[:, None]).any(axis=0)
+    return finite & ~dominated
+
+
+def _front_2d(v: np.ndarray) -> np.ndarray:
+    """Non-dominated rows of finite 2-column values (both maximised), in O(n log n): sort by the first column
+    descending; a row survives if it is the best of its tie group on the second column and beats every row with
+    a strictly larger first column."""
+    if not len(v):
+        return np.zeros(0, bool)
+    order = np.lexsort((-v[:, 1], -v[:, 0]))
+    s = v[order]
+    starts = np.flatnonzero(np.r_[True, s[1:, 0] != s[:-1, 0]])
+    best = np.maximum.reduceat(s[:, 1], starts)
+    before = np.r_[-np.inf, np.maximum.accumulate(best)[:-1]]
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(s)]))
+    keep = (s[:, 1] == best[group]) & (s[:, 1] > before[group])
+    out = np.zeros(len(v), bool)
+    out[order] = keep
+    return out
 
 
 def pareto(
