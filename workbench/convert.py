@@ -137,6 +137,9 @@ def _export_tflite(handle: ModelHandle, examples: list[np.ndarray], out: Path) -
     def write(tmp_file: Path) -> None:
         try:
             with _quiet():
+                # litert_torch prints a coloured step-by-step log (rich) into every notebook and terminal; the
+                # user can still turn it on with LITERT_TORCH_SHOW_PROGRESS=y.
+                os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
                 import litert_torch  # ~5 s import: only paid by users who convert to TFLite
 
                 litert_torch.convert(module, args).export(str(tmp_file))
