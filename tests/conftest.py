@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import TINY_INPUT_SHAPE, TINY_OUTPUT_SHAPE, TINY_PARAMS, TinyCNN, make_tiny_cnn  # noqa: F401
 
 _OWN_CACHE: str | None = None
 
@@ -33,28 +34,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # ------------------------------------------------------------------------------------------ tiny model
-
-
-class TinyCNN(torch.nn.Module):
-    """Conv2d(1, 4, 3) → ReLU → spatial mean → Linear(4, 3); input (B, 1, 8, 8) float32, 55 parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(1, 4, 3)
-        self.fc = torch.nn.Linear(4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
-
-
-TINY_PARAMS = 4 * 1 * 3 * 3 + 4 + 3 * 4 + 3  # 55
-TINY_INPUT_SHAPE = (None, 1, 8, 8)
-TINY_OUTPUT_SHAPE = (None, 3)
-
-
-def make_tiny_cnn(seed: int = 0) -> TinyCNN:
-    torch.manual_seed(seed)
-    return TinyCNN().eval()
 
 
 @pytest.fixture(scope="session")

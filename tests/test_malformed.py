@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import workbench
-from conftest import make_tiny_cnn
+from tiny_models import make_tiny_cnn
 from workbench import ModelHandle, WorkbenchError
 
 EXTENSIONS = [".onnx", ".tflite", ".pt", ".pt2", ".pth"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import workbench
-from conftest import TINY_INPUT_SHAPE, TINY_OUTPUT_SHAPE, TINY_PARAMS, make_tiny_cnn
+from tiny_models import TINY_INPUT_SHAPE, TINY_OUTPUT_SHAPE, TINY_PARAMS, make_tiny_cnn
 from workbench import ModelHandle, TensorSpec, WorkbenchError
 
 FORMATS = ["module", "torchscript", "pt2", "onnx", "onnx_external", "tflite"]
