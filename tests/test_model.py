@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import workbench
-from tiny_models import TINY_INPUT_SHAPE, TINY_OUTPUT_SHAPE, TINY_PARAMS, make_tiny_cnn
+from tiny_models import TINY_INPUT_SHAPE, TINY_OUTPUT_SHAPE, TINY_PARAMS, TinyCNN, make_tiny_cnn
 from workbench import ModelHandle, TensorSpec, WorkbenchError
 
 FORMATS = ["module", "torchscript", "pt2", "onnx", "onnx_external", "tflite"]
@@ -229,3 +229,18 @@ def test_onnx_external_data_is_really_external(model_files):
 
     proto = onnx.load(str(model_files["onnx_external"]), load_external_data=False)
     assert proto.graph.initializer and all(uses_external_data(i) for i in proto.graph.initializer)
+
+
+def test_torchscript_of_a_model_whose_code_path_contains_models_is_torchscript(tmp_path):
+    """Traced Hugging Face models store code under .../transformers/models/...; that is not a .pt2 archive."""
+    import zipfile
+
+    class BertLike(TinyCNN):
+        pass
+
+    BertLike.__module__ = "transformers.models.bert.modeling_bert"
+    path = tmp_path / "traced.pt"
+    torch.jit.save(torch.jit.trace(BertLike().eval(), torch.zeros(2, 1, 8, 8)), str(path))
+    assert any("/models/" in n for n in zipfile.ZipFile(path).namelist())
+    handle = workbench.load(path)
+    assert handle.source_format == "torchscript" and handle.num_params == TINY_PARAMS

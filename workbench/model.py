@@ -245,7 +245,9 @@ def _sniff(path: Path, head: bytes) -> str | None:
                 "describe the file). Re-save or re-copy the model."
             )
         names = [i.filename for i in infos]
-        if any(n.endswith("serialized_exported_program.json") or "/models/" in n for n in names):
+        # .pt2 archives hold <root>/models/...; a TorchScript archive may hold code paths such as
+        # <root>/code/__torch__/transformers/models/bert/..., so only a top-level models/ folder counts.
+        if any(n.endswith("serialized_exported_program.json") or n.split("/")[1:2] == ["models"] for n in names):
             return "exported_program"
         if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
             return "torchscript"

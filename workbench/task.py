@@ -8,7 +8,7 @@ primary key of that dict. Built-in tasks live in `workbench.zoo`; `Task.from_mod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -70,6 +70,9 @@ class Task:
         description: one line for tables and dashboards.
     """
 
+    # An embedding model's 2-D output is a vector, not class scores: its fidelity is cosine, never top-1.
+    embedding_output: ClassVar[bool] = False
+
     name: str
     model: ModelHandle
     metric: str
@@ -123,7 +126,7 @@ class Task:
         """
         ref = self.reference_outputs()[0][rows]
         out = outputs[0]
-        if is_classifier_output(ref):
+        if is_classifier_output(ref) and not self.embedding_output:
             value = float(np.mean(np.argmax(out, axis=1) == np.argmax(ref, axis=1)))
         else:
             value = mean_cosine(out, ref)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -80,6 +80,8 @@ def tokenize(tokenizer: Any, texts: list[str]) -> list[np.ndarray]:
 @dataclass(eq=False)
 class TopicEmbeddingTask(Task):
     """Embedding model scored by a topic classifier fitted on fp32 embeddings, plus cosine to fp32."""
+
+    embedding_output: ClassVar[bool] = True
 
     classes: list[str] = field(default_factory=list)
     _head: Any = field(default=None, repr=False)
