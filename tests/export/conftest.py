@@ -27,10 +27,7 @@ EXPECTED_PARITY_FAILURES = {
     ("minilm", "onnx-int8"),              # static int8 activations in a transformer: accuracy 0.885 -> 0.52
 }
 # Known defects outside the exporter (xfail while the export raises; passes once fixed).
-KNOWN_BUGS = {
-    ("minilm", "torchscript"): "workbench.model._sniff reads a TorchScript archive whose code path contains "
-                               "'/models/' (transformers/models/bert) as a torch.export archive",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="session")
