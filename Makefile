@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test test-slow setup clean
+.PHONY: demo test test-slow setup clean chromium
 
 setup: $(STAMP)
 
@@ -20,14 +20,21 @@ $(STAMP): pyproject.toml
 	# CPU torch first (a local wheel on these machines; the plain release elsewhere), so no CUDA build is pulled.
 	$(PY) -m pip install --quiet "torch==2.13.0+cpu" || $(PY) -m pip install --quiet "torch==2.13.0"
 	$(PY) -m pip install --quiet -e ".[test]"
-	# Headless Chromium from Debian for the dashboard browser tests (Playwright drives it; no browser download).
-	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null))) || echo "warning: chromium not installed; browser tests will fail (apt-get install chromium)"
 	@touch $(STAMP)
+
+# Headless Chromium from Debian for the dashboard browser tests (Playwright drives it; no browser download),
+# as root or through sudo. Non-fatal: without it only the browser tests fail, and they say how to fix it.
+chromium:
+	@SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	if command -v apt-get >/dev/null; then \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } ; \
+	fi; command -v chromium >/dev/null || echo "warning: chromium not installed; the browser tests will fail (apt-get install chromium)"
 
 demo: $(STAMP)
 	$(PY) -m workbench demo $(DEMO_ARGS)
 
 test: $(STAMP)
+	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # pytest exits 5 when nothing is selected; that is not a failure for the optional slow step.
