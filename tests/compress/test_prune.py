@@ -295,3 +295,22 @@ def test_minilm_onnx_two_four_groups_along_the_matmul_input_axis():
         assert ((w.reshape(-1, 4, w.shape[1]) != 0).sum(1) <= 2).all(), name
     emb = workbench.runtime(v, "onnxruntime")(*[a[:4] for a in task.eval_inputs])[0]
     assert emb.shape == (4, 384)
+
+
+def test_round_to_keeps_a_multiple_of_eight_channels_under_global_ranking(digits):
+    odd = workbench.compress(digits.model, Prune(0.5, structure="channel"))
+    even = workbench.compress(digits.model, Prune(0.5, structure="channel", round_to=8))
+    widths = lambda h: [m.out_channels for m in h.module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert any(w % 8 for w in widths(odd))  # what global ranking leaves: the reason for round_to
+    assert all(w % 8 == 0 for w in widths(even)) and widths(even) != widths(digits.model)
+    # close to the asked ratio: within 10 % of the unrounded variant's parameter count
+    assert abs(even.num_params - odd.num_params) < 0.1 * odd.num_params
+    assert Prune(0.5, structure="channel", round_to=8).label == "prune-channel-0.50-mult8"
+    assert workbench.compress(digits.model, Prune(0.5, structure="channel", round_to=8)).fingerprint == even.fingerprint
+
+
+@pytest.mark.parametrize("kw", [dict(round_to=1), dict(round_to=8.0), dict(round_to=True),
+                                dict(round_to=8, structure="unstructured")])
+def test_round_to_is_validated(kw):
+    with pytest.raises(ValueError, match="round_to"):
+        Prune(0.5, **{"structure": "channel", **kw})

@@ -89,6 +89,10 @@ class Prune(CompressionConfig):
             normalised by the group mean for global ranking). For single weights (unstructured, 2:4) both
             rank identically, by absolute value.
         exclude: module names (a name covers its submodules) left exactly as they are.
+        round_to: channel pruning only: keep a multiple of this many channels in every pruned layer (e.g. 8,
+            the SIMD block of ONNX Runtime's NCHWc convolution kernels; odd widths such as 19 or 67, which global
+            ranking leaves, ran slower *than the unpruned model* here). The kept count is rounded to the
+            nearest multiple (at least one multiple), so the ratio achieved differs slightly from `ratio`.
 
     Example:
         >>> Prune(0.5, structure="channel").label
@@ -105,6 +109,7 @@ class Prune(CompressionConfig):
     scope: Scope = Scope.GLOBAL
     importance: Importance = Importance.L1
     exclude: tuple[str, ...] = ()
+    round_to: int | None = None
 
     def __post_init__(self) -> None:
         r = self.ratio
@@ -117,6 +122,11 @@ class Prune(CompressionConfig):
         if self.structure is Structure.N_M and self.ratio != 0.5:
             raise ValueError(f"Prune: '2:4' keeps 2 of every 4 weights, so ratio must be 0.5, got {r!r}")
         object.__setattr__(self, "exclude", layer_names("Prune", self.exclude))
+        if self.round_to is not None:
+            if isinstance(self.round_to, bool) or not isinstance(self.round_to, int) or self.round_to < 2:
+                raise ValueError(f"Prune: round_to must be None or an integer >= 2 (e.g. 8), got {self.round_to!r}")
+            if self.structure is not Structure.CHANNEL:
+                raise ValueError(f"Prune: round_to applies to structure='channel' only, not {self.structure.value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v.value if isinstance(v, StrEnum) else v for k, v in super().to_dict().items()}
@@ -130,6 +140,7 @@ class Prune(CompressionConfig):
             text = f"prune-{self.structure.value}-{self.ratio:.2f}"
             text += "-layer" if self.scope is Scope.LAYER else ""
         text += "-l2" if self.structure is Structure.CHANNEL and self.importance is Importance.L2 else ""
+        text += f"-mult{self.round_to}" if self.round_to else ""
         return text + (f"-x{len(self.exclude)}" if self.exclude else "")
 
 
@@ -358,6 +369,7 @@ def _select(groups: list[_Group], cfg: Prune, model: str) -> None:
     if cfg.scope is Scope.LAYER:
         for g in groups:
             g.remove = sorted(np.argsort(g.scores.numpy(), kind="stable")[: int(len(g.scores) * cfg.ratio)].tolist())
+        _round(groups, cfg.round_to)
         return
     for heads in (False, True):  # heads and channels are ranked in separate pools
         pool = [g for g in groups if (g.unit > 1) == heads]
@@ -374,6 +386,20 @@ def _select(groups: list[_Group], cfg: Prune, model: str) -> None:
                 raise WorkbenchError(
                     f"Prune: global {what} pruning at ratio {cfg.ratio} would remove every {what} of "
                     f"{', '.join(g.names)} in {model}. Lower the ratio, use scope='layer', or exclude that layer.")
+    _round(groups, cfg.round_to)
+
+
+def _round(groups: list[_Group], round_to: int | None) -> None:
+    """Make each channel group keep a multiple of `round_to` channels (nearest, at least one multiple), removing
+    the lowest-scored ones; groups narrower than `round_to`, and attention heads, are left as selected."""
+    if not round_to:
+        return
+    for g in groups:
+        n = len(g.scores)
+        if g.unit > 1 or n <= round_to or not g.remove:
+            continue
+        keep = min(n, max(round_to, int(round((n - len(g.remove)) / round_to)) * round_to))
+        g.remove = sorted(np.argsort(g.scores.numpy(), kind="stable")[: n - keep].tolist())
 
 
 def _check_runs(module: Any, handle: ModelHandle, example: list[Any]) -> None:
