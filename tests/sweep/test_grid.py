@@ -29,6 +29,11 @@ def test_impossible_combinations_are_dropped_with_reasons():
     assert reasons[(0.0, 50)] == "nothing pruned, so nothing to recover"
 
 
+def test_unpruned_bit_widths_stay_when_every_pruned_variant_is_recovered():
+    g = workbench.grid(prune=[0, 0.5], structure=["channel"], bits=[32, 8], recover=[200])
+    assert [v.label for v in g] == ["baseline", "q8", "channel-0.50+r200", "channel-0.50+r200+q8"]
+
+
 def test_variant_configs_build_the_pipeline_in_order():
     spec = VariantSpec(0.5, "channel", 8, 100)
     kinds = [c.kind for c in spec.configs()]

@@ -64,8 +64,8 @@ def test_demo_headless_sweeps_the_default_grid_and_writes_the_report(tmp_path, c
     assert "Pareto front of digits-cnn" in out
     with workbench.ResultStore(tmp_path / "digits-cnn.sqlite") as st:
         df = st.to_frame()
-    assert df["variant"].nunique() == 31 and set(df["device"]) == {"raspberry-pi-4", "jetson-orin-nano", "esp32-s3"}
+    assert df["variant"].nunique() == 35 and set(df["device"]) == {"raspberry-pi-4", "jetson-orin-nano", "esp32-s3"}
     assert (tmp_path / "digits-cnn-report.html").stat().st_size > 100_000
     # A second run reads everything back from the store.
     assert main(["demo", "--no-serve", "--out", str(tmp_path), "--limit", "100"]) == 0
-    assert "31/31" in capsys.readouterr().err
+    assert "35/35" in capsys.readouterr().err

@@ -231,12 +231,13 @@ def _expand(g: Grid) -> tuple[list[VariantSpec], list[tuple[VariantSpec, str]]]:
     for prune, structure, bits, recover in product(g.prune, g.structure, g.bits, g.recover):
         spec = VariantSpec(prune, structure, bits, recover)
         if prune == 0:
-            if recover:
-                dropped.append((spec, "nothing pruned, so nothing to recover"))
-                continue
+            # Unpruned variants have no structure and nothing to recover: one per bit-width, kept even when
+            # every recover value asks for fine-tuning (the unpruned q8 belongs on the chart).
             canonical = VariantSpec(0.0, None, bits, None)
             if canonical in kept:
-                dropped.append((spec, "prune 0 has no structure: same variant as the unpruned one"))
+                reason = ("nothing pruned, so nothing to recover" if recover
+                          else "prune 0 has no structure: same variant as the unpruned one")
+                dropped.append((spec, reason))
                 continue
             spec = canonical
         elif structure == "2:4" and prune != 0.5:
