@@ -233,22 +233,7 @@ def table_html(rows: Iterable[tuple[str, str]], title: str | None = None) -> str
 
 def into(widget: Any, new: Any) -> Any:
     """Copy figure `new` into the on-screen `widget` in one `batch_update` (traces updated in place when their
-    types and names match, replaced otherwise); returns `widget`."""
-    layout = new.layout.to_plotly_json()
-    layout.pop("template", None)
-    for key in ("annotations", "shapes"):
-        layout.setdefault(key, [])
-    if [(t.type, t.name) for t in widget.data] == [(t.type, t.name) for t in new.data]:
-        with widget.batch_update():
-            for old, trace in zip(widget.data, new.data):
-                props = trace.to_plotly_json()
-                props.pop("type", None)
-                props.pop("uid", None)
-                old.update(props, overwrite=True)
-            widget.update_layout(layout, overwrite=True)
-        return widget
-    widget.data = ()
-    with widget.batch_update():
-        widget.add_traces(list(new.data))
-        widget.update_layout(layout, overwrite=True)
-    return widget
+    types and names match, replaced otherwise); returns `widget`. The one implementation is `viz._into`."""
+    from workbench.viz import _into
+
+    return _into(widget, new)
