@@ -18,7 +18,7 @@ import numpy as np
 
 import workbench
 from workbench import Prune, Quantize, compress, zoo
-from workbench.measure.latency import time_runner
+from workbench.measurement.latency import time_runner
 from workbench.realize import realize
 
 
@@ -42,7 +42,7 @@ def cnn(threads: int, rounds: int) -> None:
         "channel50-layer": compress(task.model, Prune(0.5, structure="channel", scope="layer"), task=task),
         "channel50-global": compress(task.model, Prune(0.5, structure="channel"), task=task),
     }
-    from workbench.measure.compute import count_macs
+    from workbench.core.layers import count_macs
 
     macs = {k: count_macs(v) for k, v in variants.items()}
     x = [a[:1] for a in task.example_inputs]

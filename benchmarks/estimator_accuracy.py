@@ -4,7 +4,7 @@
 
 Every variant, calibration and evaluation alike, is timed in the same interleaved rounds (ONNX Runtime, one
 thread, batch 1), so both sets see the same machine conditions. The host profile is fitted on the calibration
-set only (the synthetic variants of `workbench.devices.variants`); the estimator then predicts the held-out set:
+set only (the synthetic variants of `workbench.measurement.calibration_variants`); the estimator then predicts the held-out set:
 the three zoo models and further variants (width- and resolution-scaled CNNs, with channel counts that are and are
 not multiples of 8, truncated MiniLMs, an MLP and an encoder of other sizes, a channel-pruned digits CNN when the
 compression package provides `Prune`).
@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 import workbench
-from workbench.devices import estimate
-from workbench.devices.calibrate import fit_host, measure_latencies, memory_bandwidth
-from workbench.devices.variants import calibration_variants, encoder, mlp, scaled_cnn, truncated_minilm
+from workbench.hardware import estimate
+from workbench.measurement.calibrate import fit_host, measure_latencies, memory_bandwidth
+from workbench.measurement.calibration_variants import calibration_variants, encoder, mlp, scaled_cnn, truncated_minilm
 
 
 def evaluation_variants(minilm: bool = True) -> dict[str, workbench.ModelHandle]:
@@ -41,8 +41,8 @@ def evaluation_variants(minilm: bool = True) -> dict[str, workbench.ModelHandle]
     if minilm:
         out.update({"minilm-L2": truncated_minilm(2), "minilm-L4": truncated_minilm(4)})
     try:  # a compressed variant, if the compression package has structured pruning
-        from workbench.compress.base import compress
-        from workbench.compress.prune import Prune
+        from workbench.compression.base import compress
+        from workbench.compression.prune import Prune
 
         task = workbench.zoo.load("digits-cnn")
         out["digits-cnn-pruned50"] = compress(task.model, Prune(0.5, structure="channel"), task=task)

@@ -29,9 +29,9 @@ import numpy as np
 
 import workbench
 from workbench import zoo
-from workbench.errors import WorkbenchError
-from workbench.export import TARGETS
-from workbench.measure.latency import time_runner
+from workbench.core.errors import WorkbenchError
+from workbench.artifacts import TARGETS
+from workbench.measurement.latency import time_runner
 
 FP32_OF = {"onnx": ("onnx",), "tflite": ("tflite",), "torchscript": ("torchscript", "pt2"),
            "pt2": ("torchscript", "pt2")}  # the reference file of each runtime family, first one exported
@@ -101,7 +101,7 @@ def verdict(label: str, ok: bool, detail: str) -> None:
 
 def digits(threads: int, rounds: int, out: Path, say) -> list[tuple[str, bool, str]]:
     from workbench import Prune, Recover, compress
-    from workbench.measure.compute import count_macs
+    from workbench.core.layers import count_macs
 
     task = zoo.load("digits-cnn")
     say("digits-cnn: exporting every target")

@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 
 import workbench
-from workbench.measure.latency import time_runner
+from workbench.measurement.latency import time_runner
 
 
 def main() -> None:

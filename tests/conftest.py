@@ -91,7 +91,7 @@ def pt2_file(model_dir, tiny_model, tiny_inputs) -> Path:
 @pytest.fixture(scope="session")
 def onnx_file(model_dir, tiny_handle) -> Path:
     """Single-file ONNX made by the workbench's own exporter (dynamic batch)."""
-    from workbench.convert import to_onnx
+    from workbench.formats.convert import to_onnx
 
     path = model_dir / "tiny.onnx"
     shutil.copyfile(to_onnx(tiny_handle), path)
@@ -117,7 +117,7 @@ def onnx_external_file(model_dir, onnx_file) -> Path:
 @pytest.fixture(scope="session")
 def tflite_file(model_dir, tiny_handle) -> Path:
     """TFLite flatbuffer made by the workbench's converter (litert_torch; batch fixed at 1)."""
-    from workbench.convert import to_tflite
+    from workbench.formats.convert import to_tflite
 
     path = model_dir / "tiny.tflite"
     shutil.copyfile(to_tflite(tiny_handle), path)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench import viz
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -10,8 +10,9 @@ Example:
 
 from __future__ import annotations
 
-from workbench import keys, plan, zoo
-from workbench.compress import (
+from workbench import plan, zoo
+from workbench.artifacts import Artifact, Tolerance, VerifiedArtifact, decrypt, export, keys, verify
+from workbench.compression import (
     LowRank,
     Prune,
     Quantize,
@@ -21,16 +22,19 @@ from workbench.compress import (
     prune_plan,
     sensitivity,
 )
-from workbench.devices import DeviceProfile, Estimate, calibrate_host, device, devices, estimate
-from workbench.errors import WorkbenchError
-from workbench.export import Artifact, Tolerance, VerifiedArtifact, decrypt, export, verify
-from workbench.measure import Measurement, measure, profile_layers, to_frame
-from workbench.model import ModelHandle, TensorSpec, load
-from workbench.runtime import RUNTIMES, Runner, available_runtimes, runtime
-from workbench.sweep import Grid, ResultStore, best, grid, pareto, sweep
+from workbench.core.errors import WorkbenchError
+from workbench.core.handle import ModelHandle, TensorSpec
+from workbench.core.version import VERSION
+from workbench.formats.loader import load
+from workbench.hardware import Estimate, device, devices, estimate
+from workbench.hardware.profile import DeviceProfile
+from workbench.measurement import Measurement, measure, profile_layers, to_frame
+from workbench.measurement.calibrate import calibrate_host
+from workbench.runtimes import RUNTIMES, Runner, available_runtimes, runtime
+from workbench.sweeps import Grid, ResultStore, best, grid, pareto, sweep
 from workbench.task import Task
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "Artifact",

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError
-from workbench.model import ModelHandle, _first_line, load
-from workbench.paths import atomic_write
+from workbench.core.errors import WorkbenchError, first_line
+from workbench.core.handle import ModelHandle
+from workbench.core.paths import atomic_write
+from workbench.formats.loader import load
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,11 @@ class Realized:
     compute_dtype: str | None = None
 
 
-def _prune_structures(handle: ModelHandle) -> set[str]:
+def prune_structures(handle: ModelHandle) -> set[str]:
     return {str(getattr(c, "structure", "")) for c in handle.lineage if getattr(c, "kind", "") == "prune"}
 
 
-def _quant_summary(handle: ModelHandle) -> tuple[bool, set[int], bool]:
+def quant_summary(handle: ModelHandle) -> tuple[bool, set[int], bool]:
     quant = handle.meta.get("quant") or {}
     fp16 = quant.get("*", {}).get("dtype") == "fp16"
     bits = {int(e["bits"]) for e in quant.values() if isinstance(e, dict) and "bits" in e}
@@ -65,8 +66,8 @@ def _quant_summary(handle: ModelHandle) -> tuple[bool, set[int], bool]:
 
 
 def _cache_file(handle: ModelHandle, tag: str, suffix: str) -> Path:
-    from workbench.compress.base import base_name
-    from workbench.convert import cache_dir
+    from workbench.compression.base import base_name
+    from workbench.core.paths import cache_dir
 
     key = hashlib.sha256(f"{handle.fingerprint}|{tag}".encode()).hexdigest()[:20]
     return cache_dir() / "realized" / f"{base_name(handle)}-{tag}-{key}{suffix}"
@@ -102,8 +103,8 @@ def realize(handle: ModelHandle, runtime: str, task: Any = None) -> Realized:
         A `Realized` record. A compression the runtime cannot execute falls back to the float artefact with
         `realized=False` and the reason in `note` — never an exception for that alone.
     """
-    fp16, bits, acts = _quant_summary(handle)
-    structures = _prune_structures(handle)
+    fp16, bits, acts = quant_summary(handle)
+    structures = prune_structures(handle)
     sparse = sorted(structures & {"unstructured", "2:4"})
     sparse_note = f"{'/'.join(sparse)} sparsity simulated (dense kernels)" if sparse else ""
     if handle.framework != "torch":
@@ -131,7 +132,7 @@ def _has_conv(handle: ModelHandle) -> bool:
 
 
 def _realize_onnx(handle: ModelHandle, task: Any, fp16: bool, bits: set[int], acts: bool, sparse_note: str) -> Realized:
-    from workbench.convert import to_onnx
+    from workbench.formats.convert import to_onnx
 
     base = to_onnx(handle)
     if not fp16 and not bits:
@@ -140,10 +141,10 @@ def _realize_onnx(handle: ModelHandle, task: Any, fp16: bool, bits: set[int], ac
         if fp16:
             out = _cache_file(handle, "ort-fp16", ".onnx")
             if not out.is_file():
-                _onnx_fp16(base, out)
+                onnx_fp16(base, out)
             what, mode = "fp16 graph (fp32 I/O)", "fp16"
         else:
-            from workbench.compress.quantize_files import realize_onnx
+            from workbench.compression.quantize_files import realize_onnx
 
             if len(bits) > 1:
                 raise WorkbenchError(f"mixed bit-widths {sorted(bits)} have no single ONNX Runtime kernel")
@@ -162,10 +163,10 @@ def _realize_onnx(handle: ModelHandle, task: Any, fp16: bool, bits: set[int], ac
                         "int8" if mode in ("static", "dynamic") else None)
     except (WorkbenchError, ValueError, RuntimeError) as e:
         return Realized("onnxruntime", load(base, name=handle.name), base, False,
-                        _join(f"not realised ({_first_line(e)}); fp32 artefact of fake-quantised weights", sparse_note))
+                        _join(f"not realised ({first_line(e)}); fp32 artefact of fake-quantised weights", sparse_note))
 
 
-def _onnx_fp16(src: Path, out: Path) -> None:
+def onnx_fp16(src: Path, out: Path) -> None:
     """fp16 graph with fp32 inputs/outputs, via ONNX Runtime's own converter."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -194,15 +195,15 @@ def _toposort(graph: Any) -> None:
 
 def _realize_tflite(handle: ModelHandle, runtime: str, task: Any, fp16: bool, bits: set[int], acts: bool,
                     sparse_note: str) -> Realized:
-    from workbench.convert import to_tflite
+    from workbench.formats.convert import to_tflite
 
     base = to_tflite(handle)
     base_handle = load(base, name=handle.name)
     if not fp16 and not bits:
         return Realized(runtime, base_handle, base, not sparse_note, _join("fp32", sparse_note))
     try:
-        from workbench.compress.base import compress
-        from workbench.compress.quantize import Quantize
+        from workbench.compression.base import compress
+        from workbench.compression.quantize import Quantize
 
         if fp16:
             cfg, what = Quantize(dtype="fp16"), "fp16 weights"
@@ -218,4 +219,4 @@ def _realize_tflite(handle: ModelHandle, runtime: str, task: Any, fp16: bool, bi
                         "int8" if not fp16 and b == 8 else None)
     except (WorkbenchError, ValueError, RuntimeError) as e:
         return Realized(runtime, base_handle, base, False,
-                        _join(f"not realised ({_first_line(e)}); fp32 artefact of fake-quantised weights", sparse_note))
+                        _join(f"not realised ({first_line(e)}); fp32 artefact of fake-quantised weights", sparse_note))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
@@ -57,10 +57,10 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
         >>> workbench.report.write_report("results.sqlite", "report.html")
     """
     from workbench import viz
-    from workbench.paths import atomic_write
-    from workbench.sweep.analysis import pareto_table
-    from workbench.sweep.run import metric_columns
-    from workbench.sweep.store import ResultStore
+    from workbench.core.paths import atomic_write
+    from workbench.sweeps.analysis import pareto_table
+    from workbench.sweeps.frame import metric_columns
+    from workbench.sweeps.store import ResultStore
 
     if isinstance(results, (str, Path)):
         if not Path(results).is_file():
@@ -124,7 +124,7 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
                             "fits", "reason"] if c in ok]
         parts.append("<h2>Device estimates</h2><p class='note est'>Estimates, not measurements: "
                      + html.escape(str(ok["formula"].dropna().iloc[0]) if "formula" in ok and ok["formula"].notna().any()
-                                   else "see workbench.devices.estimate") + "</p>")
+                                   else "see workbench.hardware.roofline") + "</p>")
         parts.append(_table(ok[cols].sort_values(["device", "energy_mj_est"])))
     if len(failed):
         cols = [c for c in ["variant", "runtime", "device", "error"] if c in failed]

@@ -12,8 +12,8 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
-from workbench.model import ModelHandle, _as_arrays
+from workbench.core.errors import WorkbenchError
+from workbench.core.handle import ModelHandle, as_arrays
 
 Runner = Callable[..., list[np.ndarray]]
 
@@ -114,7 +114,7 @@ class Task:
     def reference_outputs(self) -> list[np.ndarray]:
         """The original model's outputs on the evaluation split, in its own runtime (computed once)."""
         if self._reference is None:
-            from workbench.runtime import NATIVE, runtime
+            from workbench.runtimes import NATIVE, runtime
 
             self._reference = predict(runtime(self.model, NATIVE[self.model.framework]), self.eval_inputs)
         return self._reference
@@ -154,9 +154,9 @@ class Task:
             >>> task = Task.from_model(handle, [x], labels=y)
             >>> task.evaluate(workbench.runtime(task.model, "onnxruntime"))["accuracy"]
         """
-        from workbench.model import load
+        from workbench.formats.loader import load
 
-        arrays = _as_arrays(inputs)
+        arrays = as_arrays(inputs)
         if not arrays or any(a.ndim == 0 for a in arrays):
             raise WorkbenchError("Task.from_model needs inputs: a list of arrays with a batch dimension.")
         n = arrays[0].shape[0]

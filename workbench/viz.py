@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -191,8 +191,8 @@ def maximized(column: str) -> bool:
 
 def _pareto_mask(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     """True for the rows no other row dominates (senses per column); the one implementation lives in
-    `workbench.sweep.analysis.pareto_mask`."""
-    from workbench.sweep.analysis import pareto_mask
+    `workbench.sweeps.analysis.pareto_mask`."""
+    from workbench.sweeps.analysis import pareto_mask
 
     return pareto_mask(np.where(np.asarray(maximize, bool), values, -np.asarray(values, float)))
 
@@ -368,7 +368,7 @@ _LAYOUT = {"plot_bgcolor": "white", "margin": {"t": 80, "l": 70, "r": 30, "b": 6
            "legend": {"title": {"text": ""}}}
 
 
-def _into(fig: Any, new: "go.Figure") -> "go.Figure":
+def into(fig: Any, new: "go.Figure") -> "go.Figure":
     """Return `new`, or copy it into the existing (widget) `fig` in one batch update and return `fig`."""
     if fig is None:
         return new
@@ -400,7 +400,7 @@ def _finish(new: "go.Figure", fig: Any) -> "go.Figure":
     """Light grid on every axis, then return `new` or copy it into the widget `fig`."""
     new.update_xaxes(**_GRID)
     new.update_yaxes(**_GRID)
-    return _into(fig, new)
+    return into(fig, new)
 
 
 def _figure(traces: list, layout: dict[str, Any], fig: Any) -> "go.Figure":
@@ -772,7 +772,7 @@ def latency_distribution(
 
     Given a results frame, each box holds the variants' `column` (one point per variant, hover names it).
     Given ``{runtime: [ms, ms, ...]}`` — raw per-call timings — each box holds the calls of one runtime
-    (`workbench.measure.latency.time_runner` keeps only quantiles, so raw samples come from your own timing loop).
+    (`workbench.measurement.latency.time_runner` keeps only quantiles, so raw samples come from your own timing loop).
 
     Args:
         data: results frame, or a mapping from runtime name to latency samples in milliseconds.
@@ -1211,8 +1211,8 @@ def results_frame(
     """
     from tqdm.auto import tqdm
 
-    from workbench.measure import measure, to_frame
-    from workbench.runtime import runtime as make_runtime
+    from workbench.measurement import measure, to_frame
+    from workbench.runtimes import runtime as make_runtime
 
     if not variants:
         raise WorkbenchError("results_frame: no variants given; pass e.g. [task.model].")

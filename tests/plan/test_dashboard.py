@@ -30,7 +30,7 @@ def test_dashboard_executes_headless(tmp_path):
 
 @pytest.fixture(scope="module")
 def app():
-    from workbench.plan.widgets import llm_planner
+    from workbench.ui.llm_planner import llm_planner
 
     return llm_planner(model="Llama-2-7B", bits=4, context=2048)
 

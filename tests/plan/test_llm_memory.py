@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.plan import GPUS, PRESETS, llm_memory
-from workbench.plan.llm_memory import shape_from
+from workbench.plan.llm import shape_from
 
 GLM_130B = dict(num_layers=70, hidden_size=12288, num_attention_heads=96, vocab_size=150528,
                 ffn_hidden_size=32768, gated_ffn=True)

@@ -7,11 +7,11 @@ import math
 import pytest
 import yaml
 
-from workbench.devices import device
-from workbench.devices.profiles import OperatingPoint, parse_profile
-from workbench.errors import WorkbenchError
+from workbench.hardware import device
+from workbench.hardware.profile import OperatingPoint, parse_profile
+from workbench.core.errors import WorkbenchError
 from workbench.plan import Workload, schedule
-from workbench.plan.schedule import _hyperperiod_ms, _resolve, response_times, simulate
+from workbench.plan.scheduling import _hyperperiod_ms, _resolve, response_times, simulate
 
 # Latencies at the STM32H7's top clock (480 MHz): U = 3.4*31/1000 + 17*10/1000 + 85*5/1000 = 0.70.
 TIGHT = [Workload("vad", rate_hz=31, latency_ms=3.4), Workload("digits", rate_hz=10, latency_ms=17),
@@ -86,7 +86,7 @@ def test_infeasible_everywhere_is_reported_not_raised():
 
 
 def test_latency_from_models_and_three_workload_example(digits, vad):
-    from workbench.devices import estimate
+    from workbench.hardware import estimate
 
     wl = [Workload("vad", rate_hz=31, model=vad), Workload("digits", rate_hz=10, model=digits),
           Workload("minilm", rate_hz=1, latency_ms=60.0, energy_mj=200.0)]

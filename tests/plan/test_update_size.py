@@ -7,7 +7,7 @@ import os
 import bsdiff4
 import pytest
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.plan import update_size
 
 
@@ -47,7 +47,7 @@ def test_bad_input(tmp_path, digits):
         update_size({"a": b"x"}, b"y")
     with pytest.raises(WorkbenchError, match="level"):
         update_size(b"x", b"y", level=12)
-    from workbench.compress import Quantize, compress
+    from workbench.compression import Quantize, compress
 
     variant = compress(digits.model, Quantize(8), task=digits)              # in-memory torch variant: no file
     with pytest.raises(WorkbenchError, match="realize"):
@@ -57,7 +57,7 @@ def test_bad_input(tmp_path, digits):
 def test_four_bit_update_ships_fewer_bytes_than_eight_bit(digits):
     """The deployed model is v1 at b bits; v2 is the same model after a short quantisation-aware fine-tune,
     at the same b bits. Both realised for LiteRT (int8: static, calibrated; int4: dynamic-range weights)."""
-    from workbench.compress import Quantize, Recover, compress
+    from workbench.compression import Quantize, Recover, compress
     from workbench.realize import realize
 
     old, new = {}, {}

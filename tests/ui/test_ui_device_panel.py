@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from workbench import ui
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 
 def test_compare_devices_for_one_variant(frame):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench import ui
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 
 def markers(fig) -> dict[str, int]:
@@ -153,7 +153,7 @@ def test_select_unknown_key(frame):
 
 
 def test_inputs(frame, tmp_path):
-    from workbench.sweep import ResultStore
+    from workbench.sweeps import ResultStore
 
     csv = tmp_path / "r.csv"
     frame.to_csv(csv, index=False)

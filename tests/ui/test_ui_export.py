@@ -76,6 +76,6 @@ def test_suggested_targets():
              ("torch", 8): "torchscript"}
     for (rt, bits), target in cases.items():
         assert suggest_target(pd.Series({"runtime": rt, "bits": bits})) == target
-    from workbench.export import TARGETS
+    from workbench.artifacts import TARGETS
 
     assert set(cases.values()) <= set(TARGETS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench import ui
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.ui.server import DASHBOARDS, dashboard_path, free_port, render_url, voila_command
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
-from workbench.model import ModelHandle, TensorSpec, _first_line, file_sha256
+from workbench.core.errors import WorkbenchError, first_line
+from workbench.core.handle import ModelHandle, TensorSpec, file_sha256
 
 
 def load_onnx(path: Path, examples: list[np.ndarray] | None, name: str) -> ModelHandle:
@@ -19,7 +19,7 @@ def load_onnx(path: Path, examples: list[np.ndarray] | None, name: str) -> Model
         proto = onnx.load(str(path), load_external_data=False)
     except (DecodeError, RuntimeError, ValueError, OSError, UnicodeDecodeError) as e:
         raise WorkbenchError(
-            f"{path}: not a valid ONNX protobuf ({_first_line(e)}). The file is truncated or not ONNX; "
+            f"{path}: not a valid ONNX protobuf ({first_line(e)}). The file is truncated or not ONNX; "
             "re-export it with torch.onnx.export()."
         ) from e
     if not proto.graph.node and not proto.graph.output:
@@ -42,7 +42,7 @@ def load_onnx(path: Path, examples: list[np.ndarray] | None, name: str) -> Model
     try:
         onnx.checker.check_model(str(path))
     except Exception as e:  # onnx.checker.ValidationError and friends
-        raise WorkbenchError(f"{path}: invalid ONNX model: {_first_line(e)}. Re-export the model.") from e
+        raise WorkbenchError(f"{path}: invalid ONNX model: {first_line(e)}. Re-export the model.") from e
     session_error = _try_session(path, bool(external))
     if session_error:
         raise WorkbenchError(
@@ -130,7 +130,7 @@ def _try_session(path: Path, has_external_data: bool) -> str | None:
     try:
         ort.InferenceSession(session_source(path, has_external_data), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
-        return _first_line(e)
+        return first_line(e)
     return None
 
 

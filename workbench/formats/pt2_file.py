@@ -24,8 +24,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
-from workbench.errors import WorkbenchError
-from workbench.model import _first_line
+import numpy as np
+
+from workbench.core.errors import WorkbenchError, first_line
+from workbench.core.handle import ModelHandle, TensorSpec, file_sha256, module_fingerprint
+from workbench.formats.module import examples_from_specs, np_dtype_name
 
 # Functions torch's serializer writes into `expr_str` (sympy `srepr` of shape expressions).
 _SYMPY_CALLS = frozenset({
@@ -52,7 +55,7 @@ def check_archive(path: Path) -> None:
             documents = [(i.filename, zf.read(i)) for i in zf.infolist() if i.filename.endswith(".json")]
     except Exception as e:  # BadZipFile, NotImplementedError, EOFError, zlib.error, … from a corrupt archive
         raise WorkbenchError(
-            f"{path}: corrupt torch.export archive ({_first_line(e)}). Re-save it with torch.export.save()."
+            f"{path}: corrupt torch.export archive ({first_line(e)}). Re-save it with torch.export.save()."
         ) from e
     for member, raw in documents:
         try:
@@ -252,3 +255,78 @@ def _user_safe_globals() -> frozenset[str]:
         return frozenset(_get_user_allowed_globals())
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - private torch API moved
         return frozenset()
+
+
+def load_exported_program(path: Path, examples: list[np.ndarray] | None, name: str) -> ModelHandle:
+    import torch
+
+    from workbench.formats.pt2_file import check_archive, no_unpickling
+
+    check_archive(path)  # torch.export.load() evaluates the archive's expressions: vet them first
+    blocked: list[str] = []
+    error: Exception | None = None
+    try:
+        with no_unpickling(blocked):
+            ep = torch.export.load(str(path))
+    except Exception as e:
+        error = e
+    if blocked:
+        raise WorkbenchError(
+            f"{path} holds pickled Python objects ({', '.join(sorted(set(blocked))[:3])}) besides tensors. "
+            "Unpickling them can run arbitrary code, so the workbench refuses the file. If you trust it and the "
+            "names are tensor classes you use, allow them with torch.serialization.add_safe_globals([...])."
+        ) from error
+    if error is not None:
+        raise WorkbenchError(
+            f"{path}: not a loadable torch.export archive ({first_line(error)}). Re-save it with "
+            "torch.export.save()."
+        ) from error
+    try:
+        return from_exported_program(ep, path, examples, name)
+    except WorkbenchError:
+        raise
+    except Exception as e:  # a hand-edited archive can deserialize yet not form a usable program
+        raise WorkbenchError(
+            f"{path}: the torch.export archive loads but its program is inconsistent ({first_line(e)}). "
+            "Re-save it with torch.export.save()."
+        ) from e
+
+
+def from_exported_program(
+    ep: Any, path: Path | None, examples: list[np.ndarray] | None, name: str
+) -> ModelHandle:
+    import torch
+
+    nodes = {n.name: n for n in ep.graph.nodes}
+    user_inputs = list(ep.graph_signature.user_inputs)
+    inputs = [_spec_from_fake(n, nodes[n].meta.get("val")) for n in user_inputs]
+    out_node = next(n for n in ep.graph.nodes if n.op == "output")
+    out_vals = out_node.args[0] if isinstance(out_node.args[0], (tuple, list)) else [out_node.args[0]]
+    user_outputs = list(ep.graph_signature.user_outputs)
+    outputs = [
+        _spec_from_fake(n, getattr(v, "meta", {}).get("val"))
+        for n, v in zip(user_outputs, out_vals[-len(user_outputs):] if user_outputs else [])
+    ]
+    module = ep.module()
+    fp = file_sha256([path]) if path is not None else module_fingerprint(module)
+    if examples is None:
+        examples = examples_from_specs(inputs)
+    return ModelHandle(
+        framework="torch",
+        inputs=inputs,
+        outputs=outputs,
+        num_params=sum(int(t.numel()) for t in ep.state_dict.values() if isinstance(t, torch.Tensor)),
+        fingerprint=fp,
+        source_format="exported_program",
+        name=name,
+        module=module,
+        path=path,
+        example_inputs=examples,
+    )
+
+
+def _spec_from_fake(name: str, val: Any) -> TensorSpec:
+    if val is None or not hasattr(val, "shape"):
+        return TensorSpec(name, None, None)
+    shape = tuple(int(d) if isinstance(d, int) or str(d).isdigit() else None for d in val.shape)
+    return TensorSpec(name, shape, np_dtype_name(val))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
-from workbench.formats.isolated import run_child
-from workbench.model import ModelHandle, TensorSpec, file_sha256
+from workbench.core.errors import WorkbenchError
+from workbench.core.handle import ModelHandle, TensorSpec, file_sha256
+from workbench.core.isolated import run_child
 
 _PROBE = r"""
 import json, sys

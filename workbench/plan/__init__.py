@@ -20,9 +20,9 @@ Example:
 from __future__ import annotations
 
 from workbench.plan.fleet import DeviceClass, fleet_plan
-from workbench.plan.llm_memory import GPUS, PRESETS, TransformerShape, llm_memory
-from workbench.plan.schedule import Workload, schedule
-from workbench.plan.update_size import update_size
+from workbench.plan.llm import GPUS, PRESETS, TransformerShape, llm_memory
+from workbench.plan.scheduling import Workload, schedule
+from workbench.plan.updates import update_size
 
 __all__ = ["GPUS", "PRESETS", "DeviceClass", "TransformerShape", "Workload", "fleet_plan", "llm_memory",
            "schedule", "update_size"]

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 OBJECTIVES = {
     # objective: (column role, ascending)
@@ -210,7 +210,7 @@ def fleet_plan(
 
 
 def _idle_w(name: str) -> float:
-    from workbench.devices import device
+    from workbench.hardware import device
 
     try:
         return float(device(name).idle_w)

@@ -18,7 +18,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 # Columns that make sense on an axis, in the order the menus list them (the task's metrics come first).
 AXIS_ORDER = (
@@ -121,7 +121,7 @@ def load_results(data: Any) -> pd.DataFrame:
     Example:
         >>> df = load_results("results.sqlite")
     """
-    from workbench.sweep import ResultStore
+    from workbench.sweeps import ResultStore
 
     if isinstance(data, pd.DataFrame):
         df = data
@@ -233,7 +233,7 @@ def table_html(rows: Iterable[tuple[str, str]], title: str | None = None) -> str
 
 def into(widget: Any, new: Any) -> Any:
     """Copy figure `new` into the on-screen `widget` in one `batch_update` (traces updated in place when their
-    types and names match, replaced otherwise); returns `widget`. The one implementation is `viz._into`."""
-    from workbench.viz import _into
+    types and names match, replaced otherwise); returns `widget`. The one implementation is `viz.into`."""
+    from workbench.viz import into as into
 
-    return _into(widget, new)
+    return into(widget, new)

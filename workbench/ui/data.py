@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 DEMO_DEVICES = ("raspberry-pi-4", "raspberry-pi-5", "jetson-orin-nano", "esp32-s3", "stm32h7", "coral-edge-tpu")
 FAST_DEVICES = ("raspberry-pi-4", "jetson-orin-nano", "esp32-s3")
@@ -36,7 +36,7 @@ def demo_grid(fast: bool | None = None) -> Any:
         >>> [v.label for v in demo_grid(fast=True)][:3]
         ['baseline', 'q8', 'channel-0.50']
     """
-    from workbench.sweep import grid
+    from workbench.sweeps import grid
 
     fast = fast_mode() if fast is None else fast
     if fast:
@@ -49,7 +49,7 @@ def demo_grid(fast: bool | None = None) -> Any:
 def export_dir() -> Path:
     """Where the panels write exports by default: ``$WORKBENCH_EXPORTS``, else ``<workbench cache>/exports``
     (never the folder a dashboard is served from)."""
-    from workbench.convert import cache_dir
+    from workbench.core.paths import cache_dir
 
     env = os.environ.get("WORKBENCH_EXPORTS")
     return Path(env).expanduser() if env else cache_dir() / "exports"
@@ -57,7 +57,7 @@ def export_dir() -> Path:
 
 def demo_store(task: str = "digits-cnn", fast: bool | None = None) -> Path:
     """Where `demo_results` keeps its sweep: ``<workbench cache>/demo/<task>-<fast|full>.sqlite``."""
-    from workbench.convert import cache_dir
+    from workbench.core.paths import cache_dir
 
     fast = fast_mode() if fast is None else fast
     return cache_dir() / "demo" / f"{task}-{'fast' if fast else 'full'}.sqlite"
@@ -80,7 +80,7 @@ def demo_results(task: str = "digits-cnn", *, fast: bool | None = None, results:
         >>> df = demo_results()          # first call sweeps (about a minute fast, a few minutes full), then cached
         >>> TradeoffExplorer(df)
     """
-    from workbench.sweep import sweep
+    from workbench.sweeps import sweep
     from workbench.ui.base import load_results
 
     source = results if results is not None else os.environ.get("WORKBENCH_RESULTS") or None
@@ -123,8 +123,8 @@ def variant_handle(row: pd.Series, task: Any) -> Any:
         >>> handle = variant_handle(df.iloc[3], zoo.load("digits-cnn"))
         >>> handle.lineage
     """
-    from workbench.compress import compress
-    from workbench.sweep.grid import VariantSpec
+    from workbench.compression import compress
+    from workbench.sweeps.spec import VariantSpec
 
     def num(col: str, default: Any) -> Any:
         v = pd.to_numeric(pd.Series([row.get(col)]), errors="coerce").iloc[0]

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.ui.base import Panel, fmt, into, load_results, metric_columns, ok_rows, present
 
 ESTIMATES = (("latency_ms_est", "latency (est., ms)"), ("energy_mj_est", "energy per inference (est., mJ)"),

@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.ui.base import Panel, fmt, note_html, table_html
 
 
@@ -60,7 +60,7 @@ class ExportBox(Panel):
 
     def __init__(self, *, task: Any = None, out_dir: str | Path | None = None, sign_with: str | Path | None = None,
                  limit: int | None = None, show_manifest: bool = False) -> None:
-        from workbench.export import TARGETS
+        from workbench.artifacts import TARGETS
         from workbench.ui.data import export_dir, fast_mode
 
         self.task = task
@@ -100,7 +100,7 @@ class ExportBox(Panel):
                                        f"(measured on {html.escape(str(row.get('runtime')))})")
 
     def _key(self, out: Path) -> tuple[Path | None, Path | None]:
-        from workbench import keys
+        from workbench.artifacts import keys
 
         if not self.sign.value:
             return None, None

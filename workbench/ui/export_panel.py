@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.ui.base import Panel, load_results, metric_columns, ok_rows
 from workbench.ui.explorer import details_html
 from workbench.ui.export_box import ExportBox

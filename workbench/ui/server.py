@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Mapping
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 DASHBOARDS = ("tradeoff_explorer", "device_fit", "export_report")
 

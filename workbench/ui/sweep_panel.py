@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.ui.base import Panel, axis_options, note_html, ok_rows
 
 FILE = "(a model file)"
@@ -54,8 +54,8 @@ class SweepPanel(Panel):
 
         import workbench
         from workbench import zoo
-        from workbench.runtime import available_runtimes
-        from workbench.sweep.grid import STRUCTURES
+        from workbench.runtimes import available_runtimes
+        from workbench.sweeps.spec import STRUCTURES
         from workbench.ui.data import fast_mode
 
         self._task = None if task is None or isinstance(task, str) else task
@@ -146,7 +146,7 @@ class SweepPanel(Panel):
 
     def grid(self) -> Any:
         """The `workbench.grid` the controls describe."""
-        from workbench.sweep import grid
+        from workbench.sweeps import grid
 
         if not self.bits.value:
             raise WorkbenchError("choose at least one bit-width.")
@@ -234,7 +234,7 @@ class SweepPanel(Panel):
         if df is None:
             if not self.rows:
                 return
-            from workbench.sweep.store import frame
+            from workbench.sweeps.frame import frame
 
             df = frame(self.rows)
         good = ok_rows(df)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workbench.model import load
-from workbench.paths import data_file
+from workbench.core.paths import data_file
+from workbench.formats.loader import load
 from workbench.task import Task
 
 

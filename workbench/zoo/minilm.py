@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workbench.model import load
-from workbench.paths import data_file
+from workbench.core.paths import data_file
+from workbench.formats.loader import load
 from workbench.task import Task, mean_cosine, predict
 
 SEQ_LEN = 64  # longest gloss is 52 tokens: nothing is truncated
@@ -87,8 +87,8 @@ class TopicEmbeddingTask(Task):
     _head: Any = field(default=None, repr=False)
 
     def _fp32_embeddings(self) -> dict[str, np.ndarray]:
-        from workbench.convert import cache_dir
-        from workbench.runtime import runtime
+        from workbench.core.paths import cache_dir
+        from workbench.runtimes import runtime
 
         path = cache_dir() / "tasks" / f"minilm-{self.model.fingerprint[:24]}-{SEQ_LEN}.npz"
         if path.is_file():

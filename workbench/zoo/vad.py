@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
-from workbench.model import load
-from workbench.paths import data_file
+from workbench.core.errors import WorkbenchError
+from workbench.core.paths import data_file
+from workbench.formats.loader import load
 from workbench.task import Task, eval_rows
 
 AUDIO_FILE = "vad_eval.wav"
@@ -57,7 +57,7 @@ class StreamingVADTask(Task):
 
     def reference_outputs(self) -> list[np.ndarray]:
         if self._reference is None:
-            from workbench.runtime import runtime
+            from workbench.runtimes import runtime
 
             self._reference = self.run(runtime(self.model, "torch"))[0]
         return self._reference

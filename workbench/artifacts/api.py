@@ -1,0 +1,302 @@
+"""`export`: a variant leaves the workbench as one file a device runs, with a parity check and a (signed) manifest."""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import platform
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.artifacts.manifest import (
+    ENCRYPTION_ALGORITHM,
+    SCHEMA,
+    encrypt_bytes,
+    manifest_path,
+    sha256_bytes,
+    sha256_file,
+    sign,
+    write_manifest,
+)
+from workbench.artifacts.parity import DEFAULT_TOLERANCES, Tolerance, check, measure_parity
+from workbench.artifacts.targets import Target, get_target
+from workbench.core.errors import WorkbenchError
+from workbench.core.handle import ModelHandle
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An exported model file and the evidence that came with it.
+
+    Attributes:
+        path: the one file a device loads (``.onnx``, ``.tflite``, ``.pt``, ``.pt2``; ``.enc`` when encrypted).
+        manifest: what was written beside it as ``<file>.manifest.json`` (signed when `sign_with` was given).
+        parity: the parity figures (metrics of source and artefact, agreement, max abs error, tolerance).
+        manifest_path: the manifest file.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    parity: dict[str, Any]
+    manifest_path: Path
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest["artifact"]["sha256"]
+
+    @property
+    def size_bytes(self) -> int:
+        return self.manifest["artifact"]["size_bytes"]
+
+    @property
+    def signed(self) -> bool:
+        return "signature" in self.manifest
+
+    @property
+    def encrypted(self) -> bool:
+        return self.manifest.get("encryption") is not None
+
+    def __repr__(self) -> str:
+        m = self.parity["metric"]
+        flags = "".join([", signed" if self.signed else "", ", encrypted" if self.encrypted else ""])
+        return (f"Artifact(path={str(self.path)!r}, target={self.target!r}, size_bytes={self.size_bytes:,}, "
+                f"{m}={self.parity['artifact'][m]:.4f} (source {self.parity['source'][m]:.4f}){flags})")
+
+
+def export(
+    handle: ModelHandle | Any,
+    target: str,
+    out_dir: str | os.PathLike,
+    *,
+    task: Any = None,
+    calibration: Any = None,
+    sign_with: Any = None,
+    encrypt_with: Any = None,
+    device: Any = None,
+    tolerance: Tolerance | None = None,
+    name: str | None = None,
+    limit: int | None = None,
+) -> Artifact:
+    """Export a model or variant to a deployable file, check it in its runtime, and write a manifest.
+
+    Args:
+        handle: the model or variant (a `ModelHandle`, or a `Task` whose model is exported).
+        target: one of `workbench.artifacts.TARGETS`: ``onnx``, ``onnx-fp16``, ``onnx-int8``,
+            ``onnx-int8-dynamic``, ``onnx-int4``, ``tflite``, ``tflite-fp16``, ``tflite-dynamic``,
+            ``tflite-int8``, ``tflite-int4``, ``torchscript``, ``pt2``.
+        out_dir: folder for the artefact and its manifest (created if needed).
+        task: the task whose evaluation split checks parity and whose calibration split calibrates static int8.
+            Without one, parity runs on the handle's example inputs only (and the manifest says so).
+        calibration: calibration inputs (one array per model input) instead of the task's.
+        sign_with: an Ed25519 private key (PEM path, bytes or key object; `workbench.keys.generate`) to sign
+            the manifest, which covers the artefact's sha256.
+        encrypt_with: a 32-byte AES-256 key (bytes or key file; `workbench.keys.generate_secret`): the artefact
+            is written AES-GCM encrypted as ``<file>.enc``. Needs `sign_with`: a device decrypts only what
+            verifies (`workbench.decrypt`).
+        device: the intended device (a profile name such as ``"raspberry-pi-5"``, or a `DeviceProfile`).
+        tolerance: parity bounds; default `DEFAULT_TOLERANCES[target precision]`.
+        name: the artefact's base name (default: model name, compression labels and target).
+        limit: check parity on the first `limit` evaluation samples only.
+
+    Returns:
+        An `Artifact`.
+
+    Raises:
+        WorkbenchError: an unknown target, a target that does not apply to this model (the message says why),
+            missing calibration, bad keys, or a parity failure (with the figures; nothing is written then).
+
+    Example:
+        >>> private, public = workbench.keys.generate("keys/")
+        >>> art = workbench.export(task.model, "onnx-int8", "out/", task=task, sign_with=private)
+        >>> art.path.name, art.parity["passed"], art.size_bytes < 250_000
+        ('digits-cnn-onnx-int8.onnx', True, True)
+        >>> workbench.verify(art.path, public).sha256 == art.sha256
+        True
+    """
+    from workbench.artifacts import keys
+    from workbench.task import Task
+
+    if not isinstance(handle, ModelHandle):
+        inner = getattr(handle, "model", None)
+        if not isinstance(inner, ModelHandle):
+            raise WorkbenchError(f"export() takes a ModelHandle or a Task, got {type(handle).__name__}.")
+        task = task if task is not None else handle
+        handle = inner
+    t = get_target(target)
+    if tolerance is None:
+        tolerance = DEFAULT_TOLERANCES[t.precision]
+    elif not isinstance(tolerance, Tolerance):
+        raise WorkbenchError(f"tolerance must be a workbench.Tolerance, got {type(tolerance).__name__}.")
+    if encrypt_with is not None and sign_with is None:
+        raise WorkbenchError(
+            "encrypt_with needs sign_with too: workbench.decrypt only decrypts an artefact whose signed manifest "
+            "verifies. Make a key pair with workbench.keys.generate(dir)."
+        )
+    private = keys.load_private(sign_with) if sign_with is not None else None  # fail fast, before slow work
+    secret = keys.load_secret(encrypt_with) if encrypt_with is not None else None
+    device_name = _device_name(device)
+    calib = _calibration(handle, calibration if calibration is not None else getattr(task, "calibration", None))
+    notes: list[str] = []
+    if task is None:
+        if not handle.example_inputs:
+            raise WorkbenchError(
+                f"{handle.name}: export checks parity on data; pass task=... (or load the model with example_inputs)."
+            )
+        task = Task.from_model(handle, handle.example_inputs)
+        notes.append(f"no task given: parity checked on the model's {len(handle.example_inputs[0])} example inputs only")
+
+    built = t.build(handle, calib)
+    parity, art_handle = _parity(handle, t, built.path, task, tolerance, limit)
+    storage = _storage(t, built.path, art_handle)
+
+    out = Path(out_dir)
+    base = _safe_name(name) if name else _default_name(handle, t)
+    plain_name = f"{base}{t.suffix}"
+    file_name = plain_name + (".enc" if secret is not None else "")
+    out.mkdir(parents=True, exist_ok=True)
+    path, mpath = out / file_name, manifest_path(out / file_name)
+    mpath.unlink(missing_ok=True)  # never leave an old manifest beside a new file, even if writing fails midway
+    data = built.path.read_bytes()
+    blob = encrypt_bytes(data, secret) if secret is not None else data
+    from workbench.core.paths import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_bytes(blob))
+    manifest = {
+        "schema": SCHEMA,
+        "artifact": {"file": file_name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size},
+        "encryption": None if secret is None else {
+            "algorithm": ENCRYPTION_ALGORITHM, "plaintext_file": plain_name,
+            "plaintext_sha256": sha256_bytes(data), "plaintext_size_bytes": len(data)},
+        "format": t.format,
+        "target": t.name,
+        "runtime": t.runtime,
+        "precision": {"target": t.precision, "weights": t.weights, "activations": t.activations},
+        "inputs": _signature(art_handle.inputs),
+        "outputs": _signature(art_handle.outputs),
+        "storage": storage,
+        "source": {"name": handle.name, "framework": handle.framework, "fingerprint": handle.fingerprint,
+                   "params": int(handle.num_params), "task": task.name},
+        "lineage": [c.to_dict() for c in handle.lineage],
+        "realized": built.realized,
+        "recipe": built.recipe,
+        "notes": [*built.notes, *notes],
+        "metrics": parity["artifact"],
+        "parity": parity,
+        "libraries": _libraries(),
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "device": device_name,
+    }
+    manifest = _jsonable(manifest)
+    if private is not None:
+        manifest = sign(manifest, private)
+    write_manifest(mpath, manifest)
+    return Artifact(path, manifest, manifest["parity"], mpath)
+
+
+def _parity(handle: ModelHandle, t: Target, path: Path, task: Any, tolerance: Tolerance,
+            limit: int | None) -> tuple[dict[str, Any], ModelHandle]:
+    from workbench.compression.base import base_name
+    from workbench.formats.loader import load
+    from workbench.runtimes import NATIVE, runtime
+
+    art_handle = load(path, name=f"{base_name(handle)}[{t.name}]", example_inputs=handle.example_inputs)
+    source = runtime(handle, NATIVE[handle.framework], threads=1)
+    artifact = runtime(art_handle, t.runtime, threads=1)
+    figures = measure_parity(task, source, artifact, limit=limit)
+    return check(figures, tolerance, what=f"{handle.name} exported to {t.name}", hint=t.hint), art_handle
+
+
+def _storage(t: Target, path: Path, art_handle: ModelHandle) -> dict[str, Any]:
+    import importlib
+
+    family = "torch" if t.runtime == "torch" else t.format
+    return importlib.import_module(f"workbench.artifacts.{family}_export").storage(path, art_handle)
+
+
+def _calibration(handle: ModelHandle, calibration: Any) -> list[np.ndarray] | None:
+    if calibration is None:
+        return None
+    arrays = list(calibration) if isinstance(calibration, (list, tuple)) else [calibration]
+    arrays = [a.detach().cpu().numpy() if hasattr(a, "detach") else a for a in arrays]
+    if not arrays or not all(isinstance(a, np.ndarray) and a.ndim >= 1 for a in arrays):
+        raise WorkbenchError("calibration must be a list of numpy arrays, one per model input, batch first.")
+    if handle.inputs and len(arrays) != len(handle.inputs):
+        raise WorkbenchError(
+            f"{handle.name} takes {len(handle.inputs)} inputs {handle.signature}; calibration has {len(arrays)} arrays."
+        )
+    if len({len(a) for a in arrays}) != 1 or not len(arrays[0]):
+        raise WorkbenchError("calibration arrays must share one non-empty batch dimension.")
+    return arrays
+
+
+def _device_name(device: Any) -> str | None:
+    if device is None:
+        return None
+    name = getattr(device, "name", device)
+    if not isinstance(name, str) or not name.strip():
+        raise WorkbenchError(f"device must be a device profile or its name, got {device!r}.")
+    return name
+
+
+def _safe_name(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._+-]+", "_", str(name)).strip("._")
+    if not safe:
+        raise WorkbenchError(f"name {name!r} has no usable characters; use letters, digits, '.', '_', '+', '-'.")
+    return safe[:150]
+
+
+def _default_name(handle: ModelHandle, t: Target) -> str:
+    from workbench.compression.base import base_name
+
+    labels = [c.label for c in handle.lineage]
+    return _safe_name("-".join([base_name(handle), *(["+".join(labels)] if labels else []), t.name]))
+
+
+def _signature(specs: Any) -> list[dict[str, Any]]:
+    return [{"name": s.name, "shape": None if s.shape is None else list(s.shape), "dtype": s.dtype} for s in specs]
+
+
+def _libraries() -> dict[str, str]:
+    from importlib.metadata import version
+
+    from workbench.core.version import VERSION
+    from workbench.measurement.record import library_versions
+
+    libs = {"workbench": VERSION, "python": platform.python_version(), "numpy": np.__version__,
+            **library_versions()}
+    try:
+        libs["cryptography"] = version("cryptography")
+    except Exception:  # noqa: BLE001 - not installed: not listed
+        pass
+    return libs
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, tuples to lists, enums to values, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in (sorted(obj) if isinstance(obj, (set, frozenset)) else obj)]
+    if isinstance(obj, enum.Enum):
+        return _jsonable(obj.value)
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)

@@ -1,0 +1,272 @@
+"""Manifests beside exported artefacts: hashing, Ed25519 signatures, verification, AES-GCM encryption.
+
+An artefact ``X`` has its manifest in ``X.manifest.json``. The manifest is written in one canonical form
+(sorted keys, two-space indent, ASCII, a final newline), and `verify` insists on exactly those bytes, so
+*every* byte of it counts: a change to the content breaks the signature, a change to the layout breaks the
+canonical form. The signature (``manifest["signature"]``) is Ed25519 over the canonical compact JSON of every
+other field, which includes the artefact's sha256, so the signature covers the artefact too.
+
+An encrypted artefact is ``MAGIC | 12-byte nonce | AES-256-GCM ciphertext and tag`` (the magic is the
+associated data); its manifest hashes the encrypted file (what the device receives) and records the
+plaintext's sha256, which `decrypt` checks after decrypting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+
+SCHEMA = "edge-workbench/artifact-manifest/1"
+SIGNATURE_ALGORITHM = "ed25519"
+ENCRYPTION_ALGORITHM = "AES-256-GCM"
+MAGIC = b"EWB-AESGCM-v1\n"
+NONCE_BYTES = 12
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def manifest_path(artifact: str | os.PathLike) -> Path:
+    """``<artefact>.manifest.json`` beside the artefact."""
+    p = Path(artifact)
+    return p.with_name(p.name + MANIFEST_SUFFIX)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """The bytes a signature covers: compact JSON with sorted keys, ASCII only, no NaN."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The one byte layout a manifest file may have (readable, and checked byte for byte by `verify`)."""
+    return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
+    from workbench.core.paths import atomic_write
+
+    data = manifest_bytes(manifest)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def sign(manifest: dict[str, Any], private_key: Any) -> dict[str, Any]:
+    """A copy of `manifest` with an Ed25519 ``signature`` over all its other fields."""
+    from workbench.artifacts import keys
+
+    key = keys.load_private(private_key)
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    value = key.sign(canonical_bytes(body))
+    return {**body, "signature": {"algorithm": SIGNATURE_ALGORITHM, "key_id": keys.key_id(key), "value": value.hex()}}
+
+
+@dataclass(frozen=True)
+class VerifiedArtifact:
+    """An artefact whose bytes match its signed manifest.
+
+    Attributes:
+        path: the artefact (encrypted artefacts stay encrypted: see `decrypt`).
+        manifest: the manifest, as signed.
+        sha256: the artefact's sha256 (equal to the manifest's).
+        key_id: sha256 of the public key that verified the signature.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    sha256: str
+    key_id: str
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    @property
+    def format(self) -> str:
+        return self.manifest["format"]
+
+    @property
+    def encrypted(self) -> bool:
+        return self.manifest.get("encryption") is not None
+
+    def __repr__(self) -> str:
+        return (f"VerifiedArtifact(path={str(self.path)!r}, target={self.target!r}, sha256={self.sha256[:12]}…, "
+                f"key_id={self.key_id[:12]}…{', encrypted' if self.encrypted else ''})")
+
+
+def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    p = Path(path)
+    if p.name.endswith(MANIFEST_SUFFIX):
+        return p.with_name(p.name[: -len(MANIFEST_SUFFIX)]), p
+    return p, manifest_path(p)
+
+
+def verify(path: str | os.PathLike, public_key: Any) -> VerifiedArtifact:
+    """Check an exported artefact against its signed manifest; refuse anything else.
+
+    Args:
+        path: the artefact (or its ``.manifest.json``).
+        public_key: the signer's Ed25519 public key: a PEM file path, PEM bytes or a key object.
+
+    Returns:
+        A `VerifiedArtifact`.
+
+    Raises:
+        WorkbenchError: a missing or unsigned manifest, a manifest changed in any byte, a signature that
+            does not verify with this key, or an artefact whose bytes do not match the manifest's sha256.
+
+    Example:
+        >>> workbench.verify("out/digits-cnn-onnx-int8.onnx", "keys/signing-key.pub.pem").target
+        'onnx-int8'
+    """
+    from cryptography.exceptions import InvalidSignature
+
+    from workbench.artifacts import keys
+
+    artifact, mpath = _paths(path)
+    key = keys.load_public(public_key)
+    try:
+        raw = mpath.read_bytes()
+    except FileNotFoundError:
+        raise WorkbenchError(
+            f"{artifact}: no manifest {mpath.name} beside it. A device must refuse an artefact it cannot verify; "
+            "ship the manifest that workbench.export wrote with the file."
+        ) from None
+    except OSError as e:
+        raise WorkbenchError(f"{mpath}: cannot read the manifest ({e.strerror}).") from None
+    try:
+        manifest = json.loads(raw.decode("ascii"))
+        canonical = manifest_bytes(manifest) if isinstance(manifest, dict) else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise WorkbenchError(f"{mpath}: the manifest is not valid JSON: it was altered or truncated. Refused.") from None
+    if canonical is None:
+        raise WorkbenchError(f"{mpath}: the manifest is not a JSON object. Refused.")
+    if canonical != raw:
+        raise WorkbenchError(
+            f"{mpath}: the manifest's bytes are not the form it was signed in (changed whitespace, key order or "
+            "escapes): it was altered. Refused."
+        )
+    sig = manifest.get("signature")
+    if sig is None:
+        raise WorkbenchError(
+            f"{mpath}: the manifest is not signed, so nothing vouches for it. Export with sign_with=<private key> "
+            "(workbench.keys.generate makes one)."
+        )
+    expected_id = keys.key_id(key)
+    if not isinstance(sig, dict) or set(sig) != {"algorithm", "key_id", "value"} \
+            or sig["algorithm"] != SIGNATURE_ALGORITHM:
+        raise WorkbenchError(f"{mpath}: the signature block is malformed (expected an {SIGNATURE_ALGORITHM} "
+                             "signature from workbench.export). Refused.")
+    if sig["key_id"] != expected_id:
+        raise WorkbenchError(
+            f"{mpath}: signed by key {str(sig['key_id'])[:16]}…, but the public key given is {expected_id[:16]}…: "
+            "wrong key, or the manifest was altered. Refused."
+        )
+    value = sig["value"]
+    try:
+        signature = bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        signature = b""
+    if signature.hex() != value:  # one spelling only: no case or whitespace variants of the same bytes
+        raise WorkbenchError(f"{mpath}: the signature value is not lowercase hex: it was altered. Refused.")
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    try:
+        key.verify(signature, canonical_bytes(body))
+    except InvalidSignature:
+        raise WorkbenchError(
+            f"{mpath}: the signature does not verify with key {expected_id[:16]}…: the manifest was altered after "
+            "signing (or signed by another key with the same id, which cannot happen by chance). Refused."
+        ) from None
+    entry = body.get("artifact")
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise WorkbenchError(f"{mpath}: the signed manifest names no artefact hash. Refused.")
+    if entry.get("file") != artifact.name:
+        raise WorkbenchError(
+            f"{artifact}: the manifest describes {entry.get('file')!r}, not {artifact.name!r}. Keep the exported "
+            "names (the manifest is found by name). Refused."
+        )
+    if not artifact.is_file():
+        raise WorkbenchError(f"{artifact}: no such file (its manifest is here). Refused.")
+    digest = sha256_file(artifact)
+    if digest != entry["sha256"]:
+        raise WorkbenchError(
+            f"{artifact}: sha256 {digest[:16]}… differs from the signed {entry['sha256'][:16]}…: the file was "
+            "changed or corrupted after export. Refused."
+        )
+    return VerifiedArtifact(artifact, body, digest, expected_id)
+
+
+# ------------------------------------------------------------------------------------------- encryption
+
+
+def encrypt_bytes(plaintext: bytes, key: Any) -> bytes:
+    """``MAGIC | nonce | AES-256-GCM(plaintext)`` with a fresh random nonce."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from workbench.artifacts import keys
+
+    nonce = os.urandom(NONCE_BYTES)
+    return MAGIC + nonce + AESGCM(keys.load_secret(key)).encrypt(nonce, plaintext, MAGIC)
+
+
+def decrypt_bytes(blob: bytes, key: Any, *, name: str = "the artefact") -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from workbench.artifacts import keys
+
+    secret = keys.load_secret(key)
+    if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + NONCE_BYTES + 16:
+        raise WorkbenchError(f"{name} is not an artefact encrypted by workbench.export (no {MAGIC!r} header).")
+    nonce = blob[len(MAGIC): len(MAGIC) + NONCE_BYTES]
+    try:
+        return AESGCM(secret).decrypt(nonce, blob[len(MAGIC) + NONCE_BYTES:], MAGIC)
+    except InvalidTag:
+        raise WorkbenchError(f"{name}: decryption failed: wrong key, or the ciphertext was altered.") from None
+
+
+def decrypt(path: str | os.PathLike, key: Any, *, public_key: Any, out: str | os.PathLike | None = None) -> Path:
+    """Verify an encrypted artefact, decrypt it, check the plaintext's hash, and write it.
+
+    Args:
+        path: the encrypted artefact (``*.enc``) or its manifest.
+        key: the AES-256 key: 32 bytes, or a key file (`workbench.keys.generate_secret`).
+        public_key: the signer's public key; nothing is decrypted before the manifest verifies.
+        out: where to write the model (default: the artefact's path without ``.enc``).
+
+    Returns:
+        The path of the decrypted model file (written atomically).
+
+    Example:
+        >>> model = workbench.decrypt("out/digits-cnn-onnx-int8.onnx.enc", "keys/model.key",
+        ...                           public_key="keys/signing-key.pub.pem")
+        >>> model.name
+        'digits-cnn-onnx-int8.onnx'
+    """
+    from workbench.core.paths import atomic_write
+
+    verified = verify(path, public_key)
+    enc = verified.manifest.get("encryption")
+    if not enc:
+        raise WorkbenchError(f"{verified.path}: the manifest says this artefact is not encrypted; load it directly.")
+    plaintext = decrypt_bytes(verified.path.read_bytes(), key, name=str(verified.path))
+    digest = sha256_bytes(plaintext)
+    if digest != enc.get("plaintext_sha256"):
+        raise WorkbenchError(f"{verified.path}: the decrypted model's sha256 differs from the signed one. Refused.")
+    name = Path(str(enc.get("plaintext_file") or verified.path.stem)).name  # never a path out of the folder
+    target = Path(out) if out is not None else verified.path.with_name(name)
+    return atomic_write(target, lambda tmp: tmp.write_bytes(plaintext))

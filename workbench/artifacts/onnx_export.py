@@ -1,0 +1,137 @@
+"""ONNX targets: fp32 (`convert.to_onnx`), fp16 (`realize`'s converter), static / dynamic int8 and MatMulNBits
+4-bit (`quantize_files.realize_onnx`). Every file is one self-contained .onnx with a dynamic batch dimension.
+
+A variant quantised to the target's own bit-width is realised with its own recipe (`meta["quant"]`: its
+exclusions and granularity); any other variant gets the target's default recipe applied to its float export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.artifacts.targets import Built, Target, cache_file, carried
+from workbench.core.errors import WorkbenchError
+from workbench.core.handle import ModelHandle
+
+NBITS_OPS = ("MatMul", "Gather")
+INT4_BLOCK = 32
+
+
+def build(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+    from workbench.formats.convert import to_onnx
+
+    realized, notes = carried(handle, target)
+    base = to_onnx(handle)
+    if target.name == "onnx":
+        return _built(base, {"converter": "torch.onnx.export (dynamo)" if handle.framework == "torch" else "as loaded"},
+                      notes, realized)
+    if target.name == "onnx-fp16":
+        from workbench.realize import onnx_fp16
+
+        out = cache_file(handle, target, "fp16", None)
+        if not out.is_file():
+            onnx_fp16(base, out)
+        return _built(out, {"converter": "onnxruntime.transformers.float16", "keep_io_types": True}, notes, realized)
+    recipe, mode, why = _recipe(handle, target, base)
+    if mode == "static" and not calibration:
+        raise WorkbenchError(
+            f"{handle.name}: {target.name} calibrates activation ranges; pass task=... (its calibration split) or "
+            "calibration=[arrays] to export()."
+        )
+    from workbench.compression.quantize_files import realize_onnx
+
+    out = cache_file(handle, target, {"mode": mode, "recipe": recipe}, calibration if mode == "static" else None)
+    if not out.is_file():
+        realize_onnx(base, recipe, out, calibration=calibration if mode == "static" else None, mode=mode)
+    entries = list(recipe.values())
+    first = entries[0]
+    info = {"quantizer": {"static": "onnxruntime quantize_static (QDQ, MinMax)", "dynamic":
+                          "onnxruntime quantize_dynamic", "nbits": "onnxruntime MatMulNBitsQuantizer"}[mode],
+            "mode": mode, "bits": first["bits"], "granularity": first["granularity"],
+            "group_size": first.get("group_size"), "symmetric": first["symmetric"], "layers": len(entries),
+            "source": why}
+    if mode == "static":
+        info["calibration_samples"] = int(len(calibration[0]))
+    return _built(out, info, notes, realized)
+
+
+def _built(path: Path, recipe: dict[str, Any], notes: list[str], realized: bool) -> Built:
+    check_single_file(path)
+    return Built(path, recipe, tuple(notes), realized)
+
+
+def _recipe(handle: ModelHandle, target: Target, base: Path) -> tuple[dict[str, dict[str, Any]], str, str]:
+    """(a ``meta["quant"]``-style recipe keyed by ONNX layer, the realize_onnx mode, where the recipe came from)."""
+    import onnx
+
+    from workbench.compression.quantize import Quantize, layer_entry
+    from workbench.compression.quantize_files import onnx_weights
+
+    weights = onnx_weights(onnx.load(str(base)))
+    own = {k: v for k, v in (handle.meta.get("quant") or {}).items() if isinstance(v, dict) and "bits" in v}
+    own_bits = {int(v["bits"]) for v in own.values()}
+    use_own = bool(own) and own_bits == {target.bits}
+    mode = "nbits" if target.bits == 4 else ("static" if target.calibrated else "dynamic")
+    if target.bits == 4:
+        picked = [w for w in weights if w.op_type in NBITS_OPS]
+        if not picked:
+            ops = sorted({w.op_type for w in weights})
+            raise WorkbenchError(
+                f"{handle.name}: {target.name} packs MatMul and Gather (embedding) weights with MatMulNBits, and this "
+                f"model has none: its weights are in {', '.join(ops) or 'no'} ops, which ONNX Runtime has no 4-bit "
+                "kernel for. Use onnx-int8, or tflite-int4 (which packs convolutions too)."
+            )
+        default = layer_entry(4, Quantize(4, granularity="group", group_size=INT4_BLOCK))
+    else:
+        picked = [w for w in weights if w.op_type != "Gather" or mode == "dynamic"]
+        default = layer_entry(8, Quantize(8))
+    recipe = {}
+    for w in picked:
+        key = w.layer if w.layer in own else w.layer.removesuffix(".layer")
+        if use_own:
+            if key in own:
+                recipe[w.layer] = {k: own[key][k] for k in ("bits", "granularity", "group_size", "symmetric")}
+        else:
+            recipe[w.layer] = dict(default)
+    if not recipe:
+        raise WorkbenchError(f"{handle.name}: {target.name} found no weight to quantise in this ONNX model.")
+    why = "the variant's own recipe" if use_own else "the target's default recipe"
+    return recipe, mode, why
+
+
+def check_single_file(path: Path) -> None:
+    """Refuse an ONNX file whose tensors live in side files: a device gets one file."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        raise WorkbenchError(f"{path}: the ONNX file keeps tensors in external data files; exports must be one file.")
+
+
+def storage(path: Path, handle: ModelHandle | None = None) -> dict[str, dict[str, int]]:
+    """Initializer storage by data type: tensors, elements and bytes. MatMulNBits weights (stored as packed UINT8
+    blocks) count under ``INT<bits>`` with their K x N elements, so the table says what the weights hold."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    packed = {}  # MatMulNBits B input -> (bits, K * N)
+    for node in model.graph.node:
+        if node.op_type == "MatMulNBits" and len(node.input) > 1:
+            attrs = {a.name: a.i for a in node.attribute}
+            packed[node.input[1]] = (attrs.get("bits", 4), attrs.get("K", 0) * attrs.get("N", 0))
+    out: dict[str, dict[str, int]] = {}
+    for init in model.graph.initializer:
+        name = onnx.TensorProto.DataType.Name(init.data_type)
+        elements = int(np.prod(init.dims)) if len(init.dims) else 1
+        if init.name in packed:
+            bits, elements = packed[init.name]
+            name = f"INT{bits}"
+        nbytes = len(init.raw_data) if init.raw_data else numpy_helper.to_array(init).nbytes
+        row = out.setdefault(name, {"tensors": 0, "elements": 0, "bytes": 0})
+        row["tensors"] += 1
+        row["elements"] += elements
+        row["bytes"] += int(nbytes)
+    return out

@@ -1,0 +1,172 @@
+"""Export targets: what each one writes, which runtime checks it, and how a variant's compression carries over.
+
+Each target names a file format, the runtime that runs it (and checks parity), and a precision. The builders
+live in `workbench.artifacts.onnx_export`, `.tflite_export` and `.torch_export`; each returns a `Built` (the
+candidate file, the recipe used, and notes on what is real) and reuses `workbench.formats.convert`, `workbench.realize`
+and `workbench.compression.quantize_files` for every conversion and quantisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.handle import ModelHandle
+
+PRECISION_BITS = {"fp32": 32, "fp16": 16, "int8": 8, "int4": 4}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One export target.
+
+    Attributes:
+        name: e.g. ``"onnx-int8"``.
+        format: ``"onnx"``, ``"tflite"``, ``"torchscript"`` or ``"pt2"``.
+        runtime: the runtime that executes the file (and in which parity is checked).
+        suffix: the file extension.
+        precision: ``"fp32"``, ``"fp16"``, ``"int8"`` or ``"int4"`` (of the weights the target quantises).
+        weights / activations: what the file stores and computes in, in words.
+        calibrated: whether the target needs calibration inputs (static int8).
+        description: one line for listings.
+        hint: what to try instead when this target fails parity (part of the error message).
+    """
+
+    name: str
+    format: str
+    runtime: str
+    suffix: str
+    precision: str
+    weights: str
+    activations: str
+    calibrated: bool
+    description: str
+    hint: str = ""
+
+    @property
+    def bits(self) -> int:
+        return PRECISION_BITS[self.precision]
+
+    def build(self, handle: ModelHandle, calibration: list[Any] | None) -> Built:
+        family = "torch" if self.runtime == "torch" else self.format
+        module = importlib.import_module(f"workbench.artifacts.{family}_export")
+        return module.build(handle, self, calibration)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A candidate artefact (in the workbench cache) before parity, signing and copying out."""
+
+    path: Path
+    recipe: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    realized: bool = True
+
+
+def _t(name: str, fmt: str, runtime: str, suffix: str, precision: str, weights: str, activations: str,
+       description: str, calibrated: bool = False) -> Target:
+    return Target(name, fmt, runtime, suffix, precision, weights, activations, calibrated, description,
+                  _HINTS.get(name, ""))
+
+
+_HINTS = {  # what to try when a target fails parity (measured on the zoo)
+    "onnx-int8": "static int8 suits convolutional models; for transformers try onnx-int8-dynamic",
+    "onnx-int8-dynamic": "dynamic int8 suits transformers; convolutions fare better with onnx-int8 (static, "
+                         "calibrated)",
+    "tflite-int8": "full-integer quantisation suits convolutional models; try tflite-dynamic",
+    "onnx-int4": "4-bit weights lose the most; try onnx-int8-dynamic",
+    "tflite-int4": "4-bit weights lose the most; try tflite-dynamic",
+}
+
+
+TARGETS: dict[str, Target] = {t.name: t for t in (
+    _t("onnx", "onnx", "onnxruntime", ".onnx", "fp32", "float32", "float32", "ONNX, float32, dynamic batch"),
+    _t("onnx-fp16", "onnx", "onnxruntime", ".onnx", "fp16", "float16", "float16 (float32 I/O)",
+       "ONNX, float16 graph with float32 inputs/outputs"),
+    _t("onnx-int8", "onnx", "onnxruntime", ".onnx", "int8", "int8 per channel", "uint8 (static, calibrated)",
+       "ONNX static QDQ int8, per-channel weights, calibrated on the task (the choice for CNNs)", True),
+    _t("onnx-int8-dynamic", "onnx", "onnxruntime", ".onnx", "int8", "int8 per channel",
+       "float32, quantised to int8 at run time", "ONNX dynamic int8 (the choice for transformers)"),
+    _t("onnx-int4", "onnx", "onnxruntime", ".onnx", "int4", "4-bit blocks of 32 (MatMul/Gather)", "float32",
+       "ONNX MatMulNBits 4-bit weights of MatMul and Gather (embedding) layers"),
+    _t("tflite", "tflite", "litert", ".tflite", "fp32", "float32", "float32", "TFLite flatbuffer, float32, batch 1"),
+    _t("tflite-fp16", "tflite", "litert", ".tflite", "fp16", "float16", "float32", "TFLite with float16 weights"),
+    _t("tflite-dynamic", "tflite", "litert", ".tflite", "int8", "int8 per channel", "float32 (dynamic range)",
+       "TFLite dynamic-range int8: int8 weights, float activations"),
+    _t("tflite-int8", "tflite", "litert", ".tflite", "int8", "int8 per channel", "int8 (static, calibrated)",
+       "TFLite integer model: int8 weights and activations, calibrated on the task", True),
+    _t("tflite-int4", "tflite", "litert", ".tflite", "int4", "int4 per channel where supported", "float32",
+       "TFLite 4-bit weights for the ops the ai_edge_quantizer recipe supports"),
+    _t("torchscript", "torchscript", "torch", ".pt", "fp32", "as the variant (float storage)", "float32",
+       "TorchScript archive for PyTorch deployments"),
+    _t("pt2", "pt2", "torch", ".pt2", "fp32", "as the variant (float storage)", "float32",
+       "torch.export archive (.pt2) with a dynamic batch dimension"),
+)}
+
+
+def get_target(name: str) -> Target:
+    if isinstance(name, Target):
+        return name
+    if name not in TARGETS:
+        raise WorkbenchError(f"Unknown export target {name!r}. Targets: {', '.join(TARGETS)}.")
+    return TARGETS[name]
+
+
+def carried(handle: ModelHandle, target: Target) -> tuple[bool, list[str]]:
+    """Whether the artefact executes the variant's own compression for real, and notes saying what is not."""
+    from workbench.realize import prune_structures, quant_summary
+
+    fp16, bits, acts = quant_summary(handle)
+    structures = prune_structures(handle)
+    notes: list[str] = []
+    realized = True
+    if "channel" in structures:
+        notes.append("channel pruning carried: the artefact's layers are smaller")
+    sparse = sorted(structures & {"unstructured", "2:4"})
+    if sparse:
+        realized = False
+        notes.append(f"{'/'.join(sparse)} sparsity carried as stored zeros: the file deflates smaller, but dense "
+                     "kernels still compute them (no speedup)")
+    tb = target.bits
+    if fp16 and tb > 16:
+        realized = False
+        notes.append(f"the variant's fp16-rounded weights are stored as float32: {target.name} cannot store fp16 "
+                     "(use a -fp16 target)")
+    elif fp16 and tb < 16:
+        notes.append(f"the variant's fp16-rounded weights are quantised further to {target.precision}")
+    for b in sorted(bits):
+        if b < tb:
+            realized = False
+            store = "as float values on their grid" if tb >= 16 else f"on the {tb}-bit grid"
+            notes.append(f"the variant's {b}-bit weights are stored at {target.precision} {store}: {target.name} "
+                         f"cannot store {b} bits")
+        elif b > tb:
+            notes.append(f"the variant's {b}-bit weights are re-quantised to {tb} bits by {target.name}")
+    if acts and "int8" not in target.activations and "uint8" not in target.activations:
+        realized = False
+        notes.append("the variant's int8 activations are simulated by Quantize/Dequantize pairs around float kernels")
+    return realized, notes
+
+
+def cache_file(handle: ModelHandle, target: Target, recipe: Any, calibration: list[Any] | None) -> Path:
+    """Where a built candidate for (variant, target, recipe, calibration, library versions) is cached."""
+    from importlib.metadata import version
+
+    from workbench.compression.base import base_name
+    from workbench.compression.quantize_files import arrays_digest
+    from workbench.core.paths import cache_dir
+
+    libs = []
+    for lib in ("torch", "onnx", "onnxruntime", "ai-edge-quantizer", "litert-torch"):
+        try:
+            libs.append(f"{lib}={version(lib)}")
+        except Exception:  # noqa: BLE001 - an absent optional library is simply not part of the key
+            continue
+    parts = [handle.fingerprint, target.name, recipe, libs, arrays_digest(calibration) if calibration else ""]
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return cache_dir() / "export" / f"{base_name(handle)}-{target.name}-{key}{target.suffix}"

@@ -1,0 +1,243 @@
+"""Low-rank factorisation: replace a wide layer by two thin ones found with a truncated SVD.
+
+A Linear (or 1x1 Conv1d/Conv2d with ``groups=1``) weight ``W`` (out x in) is approximated by its best rank-r
+approximation ``U_r S_r V_r^T`` (Eckart-Young), with ``r = max(1, round(rank_ratio * min(in, out)))``. The layer
+becomes an ``nn.Sequential`` of two layers, so ``classifier`` turns into ``classifier.0`` and ``classifier.1``:
+
+* ``.0``: in -> r, no bias, weight ``sqrt(S_r) V_r^T`` (a 1x1 conv keeps the original stride and padding);
+* ``.1``: r -> out, weight ``U_r sqrt(S_r)``, the original bias.
+
+Parameters drop from ``in * out`` to ``r * (in + out)``, and so do MACs. A layer is factorised only where that
+is a saving (``r * (in + out) < in * out``: a square layer needs ``rank_ratio < 0.5``); every eligible layer is
+factorised by default, the classifier head included, except those named in ``exclude`` and those narrower than
+``min_features`` on either side (a 256 -> 10 head saves little and loses a lot). Skipped layers and the reason
+are listed in ``meta["lowrank_skipped"]``, factorised ones with their rank in ``meta["lowrank_factorised"]``;
+`lowrank_plan` shows the same decisions, with the share of the weight's energy each rank keeps, before any work.
+
+Truncation alone costs accuracy quickly on trained networks (their spectra are flat); follow it with
+`Recover` to win most of it back.
+
+Example:
+    >>> task = workbench.zoo.load("digits-cnn")
+    >>> lowrank_plan(task.model, LowRank(0.25))[["layer", "rank", "params_before", "params_after", "action"]]
+    >>> thin = workbench.compress(task.model, LowRank(0.25), Recover(steps=200), task=task)
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+from workbench.compression.base import CompressionConfig, copy_module, layer_names, technique, torch_variant
+from workbench.core.errors import WorkbenchError
+from workbench.core.handle import ModelHandle
+
+
+@dataclass(frozen=True)
+class LowRank(CompressionConfig):
+    """Factorise Linear and 1x1 conv layers into two thinner layers by truncated SVD.
+
+    Args:
+        rank_ratio: kept rank as a fraction of ``min(in, out)``, in (0, 1].
+        exclude: module names (a name covers its submodules) left as they are.
+        min_features: layers with fewer input or output features than this are left as they are (>= 1).
+
+    Example:
+        >>> LowRank(0.25).label, LowRank(0.5, exclude=["classifier"]).exclude
+        ('lowrank-0.25', ('classifier',))
+    """
+
+    kind: ClassVar[str] = "lowrank"
+
+    rank_ratio: float
+    exclude: tuple[str, ...] = ()
+    min_features: int = 16
+
+    def __post_init__(self) -> None:
+        r = self.rank_ratio
+        if isinstance(r, bool) or not isinstance(r, Real) or not math.isfinite(r) or not 0.0 < r <= 1.0:
+            raise ValueError(f"LowRank: rank_ratio must be a number in (0, 1] (the rank kept), got {r!r}")
+        object.__setattr__(self, "rank_ratio", float(r))
+        object.__setattr__(self, "exclude", layer_names("LowRank", self.exclude))
+        m = self.min_features
+        if isinstance(m, bool) or not isinstance(m, Integral) or m < 1:
+            raise ValueError(f"LowRank: min_features must be a positive integer, got {m!r}")
+        object.__setattr__(self, "min_features", int(m))
+
+    @property
+    def label(self) -> str:
+        return f"lowrank-{self.rank_ratio:.2f}"
+
+
+def rank_for(cfg: LowRank, in_features: int, out_features: int) -> int:
+    """The rank `cfg` keeps for an (out x in) weight."""
+    return max(1, round(cfg.rank_ratio * min(in_features, out_features)))
+
+
+def _candidates(module: Any) -> dict[str, Any]:
+    """Layers that factorise as a matrix: Linear, and Conv1d/Conv2d with 1x1 kernels and groups=1."""
+    from torch import nn
+
+    out = {}
+    for name, m in module.named_modules():
+        if not name:
+            continue
+        if isinstance(m, nn.Linear) or (
+            isinstance(m, (nn.Conv1d, nn.Conv2d)) and m.groups == 1 and all(k == 1 for k in m.kernel_size)
+        ):
+            out[name] = m
+    return out
+
+
+def _features(layer: Any) -> tuple[int, int]:
+    """(in, out) of a candidate layer."""
+    w = layer.weight
+    return int(w.shape[1]), int(w.shape[0])
+
+
+def _covered(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _check_exclude(module: Any, cfg: LowRank, model: str) -> None:
+    names = [n for n, _ in module.named_modules() if n]
+    unknown = [e for e in cfg.exclude if e not in names]
+    if unknown:
+        hints = {e: difflib.get_close_matches(e, names, n=3) for e in unknown}
+        said = "; ".join(f"{e!r} (did you mean {', '.join(h)}?)" if h else repr(e) for e, h in hints.items())
+        layers = list(_candidates(module))
+        raise WorkbenchError(
+            f"LowRank: exclude names no module of {model}: {said}. Factorisable layers: {', '.join(layers[:12])}"
+            + (", ..." if len(layers) > 12 else "") + "."
+        )
+
+
+def _decide(name: str, layer: Any, cfg: LowRank) -> tuple[int, str]:
+    """(rank, action) where action is ``"factorise"`` or ``"skip: <reason>"``."""
+    n_in, n_out = _features(layer)
+    r = rank_for(cfg, n_in, n_out)
+    if _covered(name, cfg.exclude):
+        return r, "skip: excluded"
+    if min(n_in, n_out) < cfg.min_features:
+        return r, f"skip: {min(n_in, n_out)} features < min_features={cfg.min_features}"
+    if r * (n_in + n_out) >= n_in * n_out:
+        return r, f"skip: rank {r} saves no parameters ({r * (n_in + n_out)} >= {n_in * n_out})"
+    return r, "factorise"
+
+
+def lowrank_plan(handle: ModelHandle, cfg: LowRank) -> Any:
+    """What `LowRank` would do to each factorisable layer, without doing it.
+
+    Returns:
+        A DataFrame with one row per Linear / 1x1 conv layer: ``layer``, ``type``, ``in_features``,
+        ``out_features``, ``rank``, ``params_before`` / ``params_after`` (weights and bias),
+        ``energy_kept`` (share of the squared singular values the rank keeps; 1.0 for a skipped layer) and
+        ``action`` (``"factorise"`` or ``"skip: <why>"``).
+
+    Example:
+        >>> plan = lowrank_plan(task.model, LowRank(0.25))
+        >>> plan.loc[plan.action == "factorise", "params_after"].sum()
+    """
+    import pandas as pd
+    import torch
+
+    _require_torch(handle)
+    _check_exclude(handle.module, cfg, handle.name)
+    rows = []
+    for name, layer in _candidates(handle.module).items():
+        n_in, n_out = _features(layer)
+        r, action = _decide(name, layer, cfg)
+        bias = 0 if layer.bias is None else layer.bias.numel()
+        energy = 1.0
+        if action == "factorise":
+            s2 = torch.linalg.svdvals(_matrix(layer).double()) ** 2
+            energy = float(s2[:r].sum() / s2.sum()) if float(s2.sum()) > 0 else 1.0
+        rows.append({
+            "layer": name, "type": type(layer).__name__, "in_features": n_in, "out_features": n_out, "rank": r,
+            "params_before": n_in * n_out + bias,
+            "params_after": (r * (n_in + n_out) if action == "factorise" else n_in * n_out) + bias,
+            "energy_kept": energy, "action": action,
+        })
+    return pd.DataFrame(rows, columns=["layer", "type", "in_features", "out_features", "rank", "params_before",
+                                       "params_after", "energy_kept", "action"])
+
+
+def _require_torch(handle: ModelHandle) -> None:
+    import torch
+
+    if handle.framework != "torch" or handle.module is None:
+        raise WorkbenchError(f"LowRank rewrites PyTorch layers; {handle.name} is {handle.framework}. Load the "
+                             "PyTorch model instead (LowRank supports: torch).")
+    if isinstance(handle.module, torch.jit.ScriptModule):
+        raise WorkbenchError(f"{handle.name}: a TorchScript model's layers cannot be replaced; load the original "
+                             "nn.Module instead (LowRank supports torch nn.Module models).")
+
+
+def _matrix(layer: Any) -> Any:
+    """The weight as an (out, in) matrix (a 1x1 kernel's trailing dims dropped)."""
+    w = layer.weight.detach()
+    return w.reshape(w.shape[0], w.shape[1])
+
+
+def factorise(layer: Any, rank: int) -> Any:
+    """Two layers whose composition is the best rank-`rank` approximation of `layer` (a Linear or 1x1 conv).
+
+    Example:
+        >>> pair = factorise(torch.nn.Linear(64, 32), 32)   # full rank: the same function
+        >>> [type(m).__name__ for m in pair]
+        ['Linear', 'Linear']
+    """
+    import torch
+    from torch import nn
+
+    w = _matrix(layer)
+    u, s, vh = torch.linalg.svd(w.double(), full_matrices=False)
+    root = s[:rank].sqrt()
+    first_w = (root[:, None] * vh[:rank]).to(w.dtype)
+    second_w = (u[:, :rank] * root[None, :]).to(w.dtype)
+    n_in, n_out = _features(layer)
+    has_bias = layer.bias is not None
+    kw = {"device": w.device, "dtype": w.dtype}
+    if isinstance(layer, nn.Linear):
+        first = nn.Linear(n_in, rank, bias=False, **kw)
+        second = nn.Linear(rank, n_out, bias=has_bias, **kw)
+    else:
+        conv = type(layer)
+        first = conv(n_in, rank, 1, stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+                     bias=False, padding_mode=layer.padding_mode, **kw)
+        second = conv(rank, n_out, 1, bias=has_bias, **kw)
+    with torch.no_grad():
+        first.weight.copy_(first_w.reshape(first.weight.shape))
+        second.weight.copy_(second_w.reshape(second.weight.shape))
+        if has_bias:
+            second.bias.copy_(layer.bias.detach())
+    return nn.Sequential(first, second).train(layer.training)
+
+
+@technique(LowRank, "torch")
+def lowrank_torch(handle: ModelHandle, cfg: LowRank, task: Any = None) -> ModelHandle:
+    """Factorise every eligible layer of a copy of `handle` (see the module docstring)."""
+    _require_torch(handle)
+    _check_exclude(handle.module, cfg, handle.name)
+    decisions = {name: _decide(name, layer, cfg) for name, layer in _candidates(handle.module).items()}
+    done = {name: rank for name, (rank, action) in decisions.items() if action == "factorise"}
+    skipped = {name: action.removeprefix("skip: ") for name, (_, action) in decisions.items() if name not in done}
+    if not done:
+        raise WorkbenchError(
+            f"LowRank({cfg.rank_ratio:g}) factorises no layer of {handle.name}: "
+            + ("; ".join(f"{n}: {why}" for n, why in list(skipped.items())[:6]) or "it has no Linear or 1x1 conv")
+            + ". Lower rank_ratio (a square layer saves parameters only below 0.5), min_features or exclude."
+        )
+    module = copy_module(handle)
+    for name, rank in done.items():
+        parent_name, _, attr = name.rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        setattr(parent, attr, factorise(module.get_submodule(name), rank))
+    meta: dict[str, Any] = {"lowrank_factorised": done, "lowrank_skipped": skipped}
+    quant = handle.meta.get("quant")
+    if quant:  # factorised layers hold fresh float weights: they are no longer quantised
+        meta["quant"] = {k: v for k, v in quant.items() if not any(_covered(k, (n,)) for n in done)}
+    return torch_variant(handle, module, cfg, meta=meta)

@@ -1,0 +1,193 @@
+"""Per-layer sensitivity, and mixed precision chosen from it.
+
+`sensitivity` measures the task metric when *one* layer at a time is pruned or quantised, everything else
+left as it is — the table engineers read to decide which layers to keep in float or at higher precision.
+`auto_mixed_precision` turns it into a `Quantize(per_layer=..., exclude=...)` that meets an accuracy bar with
+the fewest weight bits, and checks the combined config by measuring it (per-layer drops do not simply add up).
+
+For speed, one working copy of the model is modified in place layer by layer and restored after each
+measurement; the original handle is never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.core.errors import WorkbenchError
+
+KINDS = ("prune", "quantize")
+DEFAULT_LEVELS = {"prune": (0.25, 0.5, 0.75), "quantize": (8, 4, 2)}
+
+
+def _layers(module: Any) -> dict[str, Any]:
+    from torch import nn
+
+    return {n: m for n, m in module.named_modules()
+            if n and isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) and m.weight.numel() >= 16}
+
+
+def _degrade(weight: Any, kind: str, level: float) -> Any:
+    import torch
+
+    from workbench.compression.quantize import fake_quantize
+
+    if kind == "quantize":
+        return fake_quantize(weight, int(level))
+    k = int(round(level * weight.numel()))
+    if k == 0:
+        return weight.clone()
+    threshold = weight.abs().flatten().kthvalue(k).values
+    return torch.where(weight.abs() <= threshold, torch.zeros_like(weight), weight)
+
+
+def _check(task: Any, kind: str, levels: Sequence[float]) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    for lv in levels:
+        if kind == "quantize" and (isinstance(lv, bool) or int(lv) != lv or not 2 <= lv <= 8):
+            raise ValueError(f"quantize levels are bit-widths from 2 to 8, got {lv!r}")
+        if kind == "prune" and not 0.0 <= lv < 1.0:
+            raise ValueError(f"prune levels are ratios in [0, 1), got {lv!r}")
+    if task.model.framework != "torch":
+        raise WorkbenchError(f"{task.name}: sensitivity analysis needs the PyTorch model; this is {task.model.framework}.")
+
+
+def sensitivity(
+    task: Any,
+    kind: str = "quantize",
+    levels: Sequence[float] | None = None,
+    *,
+    runtime: str = "torch",
+    layers: Sequence[str] | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The task metric with one layer at a time pruned (magnitude) or quantised (per-channel symmetric).
+
+    Args:
+        task: the task (its model must be a PyTorch model).
+        kind: ``"prune"`` or ``"quantize"``.
+        levels: prune ratios or bit-widths (default 0.25/0.5/0.75 or 8/4/2).
+        runtime: runtime to evaluate on (``"torch"`` is fastest: no conversion per variant).
+        layers: restrict to these layer names (default: every Conv/Linear layer with >= 16 weights).
+        limit: evaluate on the first `limit` samples only.
+        progress: show a progress bar.
+
+    Returns:
+        One row per layer and level: `layer`, `type`, `params`, `kind`, `level`, `metric`, `value`,
+        `baseline`, `drop` (baseline − value; positive is worse).
+
+    Example:
+        >>> df = sensitivity(zoo.load("digits-cnn"), "quantize", levels=[4, 2])
+        >>> df.sort_values("drop", ascending=False).head()
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from workbench.formats.loader import load
+    from workbench.runtimes import runtime as make_runtime
+
+    levels = tuple(levels if levels is not None else DEFAULT_LEVELS.get(kind, ()))
+    _check(task, kind, levels)
+    work = copy.deepcopy(task.model.module).eval()
+    candidates = _layers(work)
+    if layers is not None:
+        unknown = [n for n in layers if n not in candidates]
+        if unknown:
+            raise WorkbenchError(f"{task.name}: unknown layer(s) {unknown}; choose from {list(candidates)[:8]}...")
+        candidates = {n: candidates[n] for n in layers}
+    handle = load(work, example_inputs=task.model.example_inputs, name=f"{task.name}-sensitivity")
+
+    def score() -> float:
+        # The torch runner reads the live module; other runtimes need a fresh conversion each time.
+        h = handle if runtime == "torch" else load(work, example_inputs=task.model.example_inputs)
+        return float(task.evaluate(make_runtime(h, runtime), limit=limit)[task.metric])
+
+    baseline = score()
+    rows = []
+    bar = tqdm(total=len(candidates) * len(levels), desc=f"{kind} sensitivity", disable=not progress, leave=False)
+    for name, layer in candidates.items():
+        original = layer.weight.detach().clone()
+        for level in levels:
+            with torch.no_grad():
+                layer.weight.copy_(_degrade(original, kind, level))
+            value = score()
+            sign = 1.0 if getattr(task, "higher_is_better", True) else -1.0
+            rows.append({"layer": name, "type": type(layer).__name__, "params": int(original.numel()),
+                         "kind": kind, "level": level, "metric": task.metric, "value": value,
+                         "baseline": baseline, "drop": sign * (baseline - value)})
+            bar.update()
+        with torch.no_grad():
+            layer.weight.copy_(original)
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def auto_mixed_precision(
+    task: Any,
+    max_drop: float = 0.01,
+    *,
+    bits: Sequence[int] = (8, 6, 4, 3),
+    runtime: str = "torch",
+    limit: int | None = None,
+    progress: bool = True,
+    table: pd.DataFrame | None = None,
+) -> Any:
+    """A `Quantize(per_layer=..., exclude=...)` that keeps the metric within `max_drop` of the float model.
+
+    Each layer starts at the lowest bit-width whose own drop (from `sensitivity`) is within half the budget;
+    the combined config is then measured, and while it misses the bar the layer with the largest drop at its
+    current width is raised one step (8 bits → kept in float). The result meets the bar on the data it was
+    measured on (`limit` samples), with the fewest weight bits this greedy search finds.
+
+    Args:
+        task: the task (PyTorch model).
+        max_drop: largest allowed drop of `task.metric` (0.01 = one point of accuracy).
+        bits: candidate bit-widths.
+        runtime: runtime to evaluate on.
+        limit: evaluate on the first `limit` samples.
+        progress: progress bars.
+        table: a precomputed `sensitivity(task, "quantize", bits)` table to reuse.
+
+    Returns:
+        A `Quantize` config; `compress(task.model, cfg)` gives the variant.
+    """
+    from workbench.compression.base import compress
+    from workbench.compression.quantize import Quantize
+    from workbench.runtimes import runtime as make_runtime
+
+    if not max_drop >= 0:
+        raise ValueError(f"max_drop must be >= 0, got {max_drop!r}")
+    ladder = sorted({int(b) for b in bits})
+    sens = table if table is not None else sensitivity(task, "quantize", ladder, runtime=runtime, limit=limit,
+                                                       progress=progress)
+    drop = {(r.layer, int(r.level)): r.drop for r in sens.itertuples()}
+    layers = list(dict.fromkeys(sens["layer"]))
+    choice: dict[str, int | None] = {}
+    for name in layers:
+        ok = [b for b in ladder if drop.get((name, b), np.inf) <= max_drop / 2]
+        choice[name] = min(ok) if ok else None
+
+    def config() -> Quantize:
+        per_layer = {n: b for n, b in choice.items() if b is not None}
+        exclude = [n for n, b in choice.items() if b is None]
+        return Quantize(bits=max(per_layer.values(), default=8), per_layer=per_layer, exclude=exclude)
+
+    baseline = float(sens["baseline"].iloc[0]) if len(sens) else float("nan")
+    sign = 1.0 if getattr(task, "higher_is_better", True) else -1.0
+    while True:
+        cfg = config()
+        if all(b is None for b in choice.values()):
+            return cfg
+        variant = compress(task.model, cfg, task=task)
+        value = float(task.evaluate(make_runtime(variant, runtime), limit=limit)[task.metric])
+        if sign * (baseline - value) <= max_drop:
+            return cfg
+        worst = max((n for n, b in choice.items() if b is not None), key=lambda n: drop.get((n, choice[n]), 0.0))
+        b = choice[worst]
+        higher = [x for x in ladder if x > b]
+        choice[worst] = higher[0] if higher else None

@@ -1,7 +1,0 @@
-"""Measurement on real runtimes: accuracy, size, latency, memory and compute, plus device estimates."""
-
-from workbench.measure.compute import count_macs, profile_layers
-from workbench.measure.latency import LatencyStats, time_runner
-from workbench.measure.record import Measurement, measure, to_frame
-
-__all__ = ["LatencyStats", "Measurement", "count_macs", "measure", "profile_layers", "time_runner", "to_frame"]

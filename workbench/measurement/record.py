@@ -1,0 +1,286 @@
+"""`measure`: one variant on one runtime — accuracy, size, latency, memory, compute, and device estimates.
+
+Every figure in a `Measurement` is measured here on the named runtime, except the `*_est` columns, which come
+from a device profile and the formula stated in `workbench.hardware.roofline`. A runtime that cannot run a
+variant yields a record with `error` set instead of an exception, so a sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.core.errors import WorkbenchError, first_line
+from workbench.core.handle import ModelHandle
+
+LIBRARIES = ("torch", "onnxruntime", "ai-edge-litert", "onnx", "litert-torch", "ai-edge-quantizer", "torch-pruning")
+
+COLUMNS = [
+    "variant", "runtime", "threads", "batch", "fidelity", "size_bytes", "size_deflated_bytes", "params",
+    "params_nonzero", "bits_effective", "realized", "realization", "latency_ms_p50", "latency_ms_p90",
+    "latency_ms_p99", "latency_ms_mean", "latency_ms_iqr", "reps", "weight_bytes", "peak_mem_bytes", "macs",
+    "error",
+]
+DEVICE_COLUMNS = ["device", "latency_ms_est", "energy_mj_est", "power_w_est", "battery_h_est", "fits", "deployable"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One variant measured on one runtime (plus estimates for the devices asked for).
+
+    `metrics` holds the task's metric(s) (e.g. ``{"accuracy": 0.98}``); `to_frame` spreads them into columns.
+    """
+
+    variant: str
+    runtime: str
+    threads: int | None
+    batch: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    fidelity: float | None = None
+    size_bytes: int | None = None
+    size_deflated_bytes: int | None = None
+    params: int | None = None
+    params_nonzero: int | None = None
+    bits_effective: float | None = None
+    realized: bool | None = None
+    realization: str = ""
+    latency_ms_p50: float | None = None
+    latency_ms_p90: float | None = None
+    latency_ms_p99: float | None = None
+    latency_ms_mean: float | None = None
+    latency_ms_iqr: float | None = None
+    reps: int | None = None
+    weight_bytes: int | None = None
+    peak_mem_bytes: int | None = None
+    macs: int | None = None
+    error: str | None = None
+    task: str = ""
+    lineage: tuple[str, ...] = ()
+    artifact: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    estimates: tuple[Any, ...] = ()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Flat rows: one per device estimate, or one with ``device=None``."""
+        base = {k: getattr(self, k) for k in COLUMNS}
+        base.update(self.metrics)
+        base.update(task=self.task, lineage=" + ".join(self.lineage), artifact=self.artifact,
+                    versions=json.dumps(self.versions, sort_keys=True))
+        if not self.estimates:
+            return [{**base, **{c: None for c in DEVICE_COLUMNS}}]
+        return [{**base, **e.to_row()} for e in self.estimates]
+
+
+def to_frame(measurements: Sequence[Measurement]) -> pd.DataFrame:
+    """Stack measurements into a DataFrame: one row per measurement and device."""
+    rows = [r for m in measurements for r in m.rows()]
+    return pd.DataFrame(rows)
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = version(lib)
+        except Exception:  # noqa: BLE001 - a missing optional library just isn't listed
+            continue
+    return out
+
+
+def measure(
+    handle: ModelHandle,
+    task: Any,
+    *,
+    runtime: str = "onnxruntime",
+    threads: int | None = None,
+    devices: Sequence[Any] = (),
+    batch: int = 1,
+    memory: bool = True,
+    limit: int | None = None,
+) -> Measurement:
+    """Measure a variant on a runtime: accuracy, fidelity, size, latency, memory, MACs, device estimates.
+
+    Where the runtime can execute the variant's compression for real it is realised first (see
+    `workbench.realize`), so size and latency are real; otherwise the float artefact is measured and
+    `realized` is False. The handle is never changed.
+
+    Args:
+        handle: the model or variant.
+        task: the task whose evaluation split and metric to use (`task.model` is the fidelity reference).
+        runtime: ``"torch"``, ``"onnxruntime"``, ``"litert"``.
+        threads: intra-op threads (`None`: the runtime's default).
+        devices: device profile names (or profiles) to estimate for.
+        batch: batch size for latency timing.
+        memory: measure peak resident memory in a child process (~1 s).
+        limit: evaluate on the first `limit` samples only.
+
+    Returns:
+        A `Measurement`; `error` is set (and figures left empty) if the runtime could not run the variant.
+
+    Example:
+        >>> m = measure(task.model, task, runtime="onnxruntime", threads=1, devices=["raspberry-pi-4"])
+        >>> to_frame([m])[["runtime", "accuracy", "latency_ms_p50", "device", "latency_ms_est"]]
+    """
+    from workbench.measurement.latency import time_runner
+    from workbench.measurement.size import count_nonzero, deflated_size
+    from workbench.realize import realize
+    from workbench.runtimes import runtime as make_runtime
+
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise WorkbenchError(f"batch must be a positive integer, got {batch!r}.")
+    label = "+".join(c.label for c in handle.lineage) or "baseline"
+    common = dict(variant=label, runtime=runtime, threads=threads, batch=batch, task=getattr(task, "name", ""),
+                  lineage=tuple(c.label for c in handle.lineage), versions=library_versions(),
+                  params=handle.num_params, macs=_macs(handle), bits_effective=_bits(handle))
+    try:
+        real = realize(handle, runtime, task)
+        run = make_runtime(real.handle, runtime, threads=threads)
+        outputs, rows = task.run(run, limit=limit)
+        metrics = task.score(outputs, rows)
+        fidelity = task.fidelity(outputs, rows)
+        sample = [np.ascontiguousarray(np.repeat(a[:1], batch, axis=0)) for a in task.example_inputs]
+        stats = time_runner(run, sample)
+    except Exception as e:  # noqa: BLE001 - one failing runtime is a row, not a crashed sweep
+        return Measurement(**common, error=f"{type(e).__name__}: {first_line(e)}",
+                           estimates=_estimates(handle, devices))
+    path = real.path
+    size = path.stat().st_size if path else None
+    weight_bytes = int(round(handle.num_params * (common["bits_effective"] or 32) / 8))
+    return Measurement(
+        **common,
+        metrics=metrics,
+        fidelity=fidelity,
+        size_bytes=size,
+        size_deflated_bytes=deflated_size(path) if path else None,
+        params_nonzero=count_nonzero(handle),
+        realized=real.realized,
+        realization=real.note,
+        latency_ms_p50=stats.p50,
+        latency_ms_p90=stats.p90,
+        latency_ms_p99=stats.p99,
+        latency_ms_mean=stats.mean,
+        latency_ms_iqr=stats.iqr,
+        reps=stats.reps,
+        weight_bytes=weight_bytes,
+        peak_mem_bytes=peak_memory(runtime, path, sample, threads) if memory and path else None,
+        artifact=str(path) if path else None,
+        # Estimates cost the kernels the runtime ran (int8 when it quantised activations too).
+        estimates=_estimates(handle, devices, dtype=real.compute_dtype),
+    )
+
+
+def _macs(handle: ModelHandle) -> int | None:
+    from workbench.core.layers import count_macs
+
+    if handle.framework != "torch":
+        return None
+    try:
+        return count_macs(handle)
+    except Exception:  # noqa: BLE001 - MACs are informative; a model the counter cannot trace has none
+        return None
+
+
+def _bits(handle: ModelHandle) -> float:
+    if handle.framework != "torch":
+        return 32.0
+    from workbench.compression.quantize import effective_bits_per_weight
+
+    return float(effective_bits_per_weight(handle))
+
+
+@dataclass(frozen=True)
+class _NoEstimate:
+    """A device row for a variant the estimator could not cost (e.g. an ONNX file with no PyTorch model)."""
+
+    device: str
+    reason: str
+
+    def to_row(self) -> dict[str, Any]:
+        return {**{c: None for c in DEVICE_COLUMNS}, "device": self.device, "deployable": False,
+                "reason": self.reason}
+
+
+def _estimates(handle: ModelHandle, devices: Sequence[Any], dtype: str | None = None) -> tuple[Any, ...]:
+    if not devices:
+        return ()
+    from workbench.hardware import device as get_device
+    from workbench.hardware import estimate
+
+    out = []
+    for d in devices:
+        profile = get_device(d) if isinstance(d, str) else d  # an unknown name is the caller's error: raise
+        try:
+            out.append(estimate(handle, profile, dtype=dtype))
+        except WorkbenchError as e:
+            out.append(_NoEstimate(profile.name, f"no estimate: {first_line(e)}"))
+    return tuple(out)
+
+
+_MEMORY_PROBE = r"""
+import json, sys
+import numpy as np
+
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith(key + ":"))
+
+def start():
+    # Reset the peak-RSS watermark (VmHWM) so import-time peaks do not hide the model's own.
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return status("VmRSS")
+
+runtime, path, threads, spec = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+arrays = [np.zeros(s, d) for s, d in spec]
+if runtime == "onnxruntime":
+    import onnxruntime as ort
+    before = start()
+    o = ort.SessionOptions(); o.intra_op_num_threads = threads
+    s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+    names = [i.name for i in s.get_inputs()]
+    for _ in range(3): s.run(None, dict(zip(names, [a.astype(np.float32) if i.type == "tensor(float)" else a for a, i in zip(arrays, s.get_inputs())])))
+elif runtime in ("litert", "tflite_runtime"):
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+    else:
+        from tflite_runtime.interpreter import Interpreter
+    before = start()
+    it = Interpreter(model_path=path, num_threads=threads); it.allocate_tensors()
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    for _ in range(3): it.invoke()
+else:
+    import torch
+    torch.set_num_threads(threads)
+    before = start()
+    m = torch.jit.load(path)
+    with torch.no_grad():
+        for _ in range(3): m(*[torch.from_numpy(a) for a in arrays])
+print(max(0, status("VmHWM") - before))
+"""
+
+
+def peak_memory(runtime: str, path: Any, sample: Sequence[np.ndarray], threads: int | None) -> int | None:
+    """Peak resident memory added by loading and running the artefact, measured in a fresh process.
+
+    A child process keeps the measurement clean of whatever the notebook already holds: it imports the
+    runtime, records its peak RSS, loads the model, runs it three times, and reports the growth.
+    """
+    from workbench.core.isolated import run_child
+
+    spec = json.dumps([[list(a.shape), a.dtype.name] for a in sample])
+    child = run_child(_MEMORY_PROBE, runtime, str(path), str(threads or 1), spec, timeout=300,
+                      env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        return int(child.stdout.strip().splitlines()[-1]) if child.status == "ok" else None
+    except (ValueError, IndexError):
+        return None
+

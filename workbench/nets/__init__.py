@@ -1,0 +1,1 @@
+"""Plain `torch.nn` building blocks with no workbench dependencies (they import torch when imported)."""

@@ -1,0 +1,43 @@
+"""The ONNX Runtime runner (CPU execution provider); torch models are converted to ONNX first (cached)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.core.errors import WorkbenchError, first_line
+from workbench.core.handle import ModelHandle, TensorSpec
+from workbench.runtimes.runner import Runner
+
+
+def make_runner(handle: ModelHandle, threads: int | None, name: str = "onnxruntime") -> Runner:
+    import onnxruntime as ort
+
+    from workbench.formats.convert import to_onnx
+
+    if handle.framework == "tflite":
+        raise WorkbenchError(f"{handle.name} is a TFLite model; run it with 'litert', not 'onnxruntime'.")
+    path = to_onnx(handle)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads or 0
+    opts.inter_op_num_threads = 1
+    try:
+        from workbench.formats.onnx_file import session_source
+
+        session = ort.InferenceSession(session_source(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise WorkbenchError(f"{path}: ONNX Runtime cannot load the model: {first_line(e)}.") from e
+    names = [i.name for i in session.get_inputs()]
+    specs = handle.inputs if handle.framework == "onnx" else _renamed(handle.inputs, names)
+
+    def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return list(session.run(None, dict(zip(names, arrays))))
+
+    fixed_batch = any(s.shape and s.shape[0] is not None for s in specs)
+    return Runner("onnxruntime", handle, path, threads, ort.__version__, specs, call, not fixed_batch)
+
+
+def _renamed(specs: list[TensorSpec], names: list[str]) -> list[TensorSpec]:
+    if len(specs) != len(names):
+        return specs
+    return [TensorSpec(n, s.shape, s.dtype) for s, n in zip(specs, names)]

@@ -1,0 +1,96 @@
+"""`Runner`: a model bound to one runtime, called with numpy arrays; the input check every runner shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from workbench.core.errors import WorkbenchError, first_line
+from workbench.core.handle import ModelHandle, TensorSpec, describe_signature
+
+NATIVE = {"torch": "torch", "onnx": "onnxruntime", "tflite": "litert"}
+
+
+@dataclass(eq=False)
+class Runner:
+    """A model bound to one runtime. Call it with numpy arrays, one per input; get a list of arrays back.
+
+    Attributes:
+        runtime: ``"torch"``, ``"onnxruntime"``, ``"litert"`` or ``"tflite_runtime"``.
+        handle: the model it runs.
+        artifact: the file the runtime executes (`None` for an in-memory torch module).
+        threads: intra-op threads (`None`: the runtime's default).
+        version: the runtime library's version.
+    """
+
+    runtime: str
+    handle: ModelHandle
+    artifact: Path | None
+    threads: int | None
+    version: str
+    inputs: list[TensorSpec]
+    _call: Callable[[list[np.ndarray]], list[np.ndarray]] = field(repr=False)
+    _flexible_batch: bool = field(default=True, repr=False)
+
+    def __call__(self, *arrays: Any) -> list[np.ndarray]:
+        if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)):
+            arrays = tuple(arrays[0])
+        checked = check_inputs(self.handle.name, self.inputs, arrays, flexible_batch=self._flexible_batch)
+        try:
+            return self._call(checked)
+        except WorkbenchError:
+            raise
+        except Exception as e:
+            raise WorkbenchError(
+                f"{self.handle.name} failed in {self.runtime}: {first_line(e)}. "
+                f"Expected inputs {describe_signature(self.inputs)}."
+            ) from e
+
+
+def check_inputs(
+    model_name: str, specs: Sequence[TensorSpec], arrays: Sequence[Any], *, flexible_batch: bool = True
+) -> list[np.ndarray]:
+    """Validate arrays against a signature; raise a `WorkbenchError` naming the expected signature."""
+    sig = describe_signature(specs)
+    if specs and len(arrays) != len(specs):
+        raise WorkbenchError(f"{model_name} takes {len(specs)} input(s) {sig}; got {len(arrays)}.")
+    out = []
+    for i, a in enumerate(arrays):
+        if hasattr(a, "detach"):
+            a = a.detach().cpu().numpy()
+        if not isinstance(a, np.ndarray):
+            raise WorkbenchError(f"{model_name}: input {i} is a {type(a).__name__}; pass numpy arrays {sig}.")
+        if i < len(specs):
+            s = specs[i]
+            if s.dtype is not None and a.dtype.name != s.dtype and _lossless_int(a, s.dtype):
+                a = a.astype(s.dtype)  # token ids: int64 from tokenizers, int32 in TFLite files
+            if s.dtype is not None and a.dtype.name != s.dtype:
+                raise WorkbenchError(
+                    f"{model_name}: input {s.name!r} has dtype {a.dtype.name}, expected {s.dtype} "
+                    f"(signature {sig}); convert with arr.astype(np.{s.dtype})."
+                )
+            if s.shape is not None:
+                ok = a.ndim == len(s.shape) and all(
+                    d is None or d == n or (j == 0 and flexible_batch) for j, (d, n) in enumerate(zip(s.shape, a.shape))
+                )
+                if not ok:
+                    raise WorkbenchError(
+                        f"{model_name}: input {s.name!r} has shape {tuple(a.shape)}, expected {s.describe()} "
+                        f"(N = any batch size; signature {sig})."
+                    )
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _lossless_int(a: np.ndarray, dtype: str) -> bool:
+    """True when integer `a` converts to integer `dtype` without changing any value."""
+    target = np.dtype(dtype)
+    if a.dtype.kind not in "iu" or target.kind not in "iu":
+        return False
+    if a.size == 0:
+        return True
+    info = np.iinfo(target)
+    return bool(a.min() >= info.min and a.max() <= info.max)

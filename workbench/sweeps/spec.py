@@ -1,0 +1,276 @@
+"""Sweep grids: which variants to build (prune ratio × structure × bits × recovery) and where to measure them.
+
+A `Grid` is a frozen, validated description; `Grid.variants` expands it into `VariantSpec`s and
+`Grid.dropped` lists the combinations that make no sense, each with the reason. A grid (plus the task name)
+round-trips through YAML, so a sweep can be rerun headless with `workbench sweep SPEC.yaml`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from itertools import product
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+STRUCTURES = ("unstructured", "channel", "2:4")
+BITS = (32, 16, 8, 7, 6, 5, 4, 3, 2)
+DEFAULT_PRUNE = (0.0, 0.25, 0.5, 0.75)
+DEFAULT_STRUCTURES = ("unstructured", "channel")
+DEFAULT_BITS = (32, 16, 8, 4, 2)
+
+
+@dataclass(frozen=True, order=True)
+class VariantSpec:
+    """One point of a grid: how to build a variant from the task's original model.
+
+    Attributes:
+        prune: fraction pruned (0 = none).
+        structure: ``"unstructured"``, ``"channel"``, ``"2:4"``, or ``None`` when nothing is pruned.
+        bits: 32 (float), 16 (fp16) or 2..8 (weight bits).
+        recover: fine-tuning steps after pruning (`workbench.Recover`), or ``None``.
+    """
+
+    prune: float = 0.0
+    structure: str | None = None
+    bits: int = 32
+    recover: int | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.prune == 0 and self.bits == 32
+
+    @property
+    def label(self) -> str:
+        """``baseline``, ``channel-0.50+r200+q8``, ``fp16``, ..."""
+        parts = []
+        if self.prune:
+            parts.append("2:4" if self.structure == "2:4" else f"{self.structure}-{self.prune:.2f}")
+        if self.recover:
+            parts.append(f"r{self.recover}")
+        if self.bits == 16:
+            parts.append("fp16")
+        elif self.bits < 16:
+            parts.append(f"q{self.bits}")
+        return "+".join(parts) or "baseline"
+
+    def configs(self, *, scope: str = "layer") -> list[Any]:
+        """The compression configs that build this variant: Prune, then Recover, then Quantize."""
+        from workbench.compression import Prune, Quantize, Recover
+
+        out: list[Any] = []
+        if self.prune:
+            out.append(Prune(self.prune, structure=self.structure, scope=scope))
+            if self.recover:
+                out.append(Recover(steps=self.recover))
+        if self.bits == 16:
+            out.append(Quantize(dtype="fp16"))
+        elif self.bits < 16:
+            out.append(Quantize(self.bits))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prune": self.prune, "structure": self.structure, "bits": self.bits, "recover": self.recover}
+
+
+def _numbers(name: str, values: Any, ok, what: str) -> tuple:
+    seq = [values] if isinstance(values, (int, float, str)) or values is None else list(values)
+    if not seq:
+        raise ValueError(f"grid: {name} must list at least one value ({what})")
+    for v in seq:
+        if not ok(v):
+            raise ValueError(f"grid: {name} values must be {what}; got {v!r}")
+    return tuple(dict.fromkeys(seq))  # de-duplicated, order kept
+
+
+def _ratio(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, Real) and math.isfinite(v) and 0 <= v < 1
+
+
+def _bits(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, Integral) and int(v) in BITS
+
+
+def _steps(v: Any) -> bool:
+    return v is None or (not isinstance(v, bool) and isinstance(v, Integral) and v >= 1)
+
+
+def _names(name: str, values: Any) -> tuple[str, ...]:
+    seq = [values] if isinstance(values, str) else list(values or [])
+    if any(not isinstance(v, str) or not v for v in seq):
+        raise ValueError(f"grid: {name} must be names (strings); got {values!r}")
+    return tuple(dict.fromkeys(seq))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A sweep grid. Build it with `workbench.grid(...)`; see that function for the arguments."""
+
+    prune: tuple[float, ...] = DEFAULT_PRUNE
+    structure: tuple[str, ...] = DEFAULT_STRUCTURES
+    bits: tuple[int, ...] = DEFAULT_BITS
+    recover: tuple[int | None, ...] = (None,)
+    runtimes: tuple[str, ...] = ("onnxruntime",)
+    devices: tuple[str, ...] = ()
+    threads: int = 1
+    limit: int | None = None
+    scope: str = "layer"
+    _variants: tuple[VariantSpec, ...] = field(default=(), init=False, repr=False, compare=False)
+    _dropped: tuple[tuple[VariantSpec, str], ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from workbench.runtimes import RUNTIMES
+
+        object.__setattr__(self, "prune", tuple(float(v) for v in _numbers(
+            "prune", self.prune, _ratio, "fractions in [0, 1)")))
+        object.__setattr__(self, "structure", _numbers(
+            "structure", self.structure, lambda v: v in STRUCTURES, f"one of {STRUCTURES}"))
+        object.__setattr__(self, "bits", tuple(int(v) for v in _numbers(
+            "bits", self.bits, _bits, "32 (float), 16 (fp16) or 2..8 (integer weight bits)")))
+        object.__setattr__(self, "recover", _numbers(
+            "recover", self.recover, _steps, "None or a positive number of fine-tuning steps"))
+        runtimes = _names("runtimes", self.runtimes)
+        unknown = [r for r in runtimes if r not in RUNTIMES]
+        if not runtimes or unknown:
+            raise ValueError(f"grid: runtimes must be some of {', '.join(RUNTIMES)}; got {list(self.runtimes)}")
+        object.__setattr__(self, "runtimes", runtimes)
+        object.__setattr__(self, "devices", _names("devices", self.devices))
+        if isinstance(self.threads, bool) or not isinstance(self.threads, Integral) or self.threads < 1:
+            raise ValueError(f"grid: threads must be a positive integer, got {self.threads!r}")
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, Integral)
+                                       or self.limit < 1):
+            raise ValueError(f"grid: limit must be None (whole evaluation split) or >= 1, got {self.limit!r}")
+        if self.scope not in ("layer", "global"):
+            raise ValueError(f"grid: scope must be 'layer' or 'global', got {self.scope!r}")
+        kept, dropped = _expand(self)
+        object.__setattr__(self, "_variants", tuple(kept))
+        object.__setattr__(self, "_dropped", tuple(dropped))
+
+    @property
+    def variants(self) -> list[VariantSpec]:
+        """The variants to build, the baseline (no pruning, 32 bits) always first."""
+        return list(self._variants)
+
+    @property
+    def dropped(self) -> list[tuple[VariantSpec, str]]:
+        """Combinations left out, each with the reason."""
+        return list(self._dropped)
+
+    def __iter__(self) -> Iterator[VariantSpec]:
+        return iter(self._variants)
+
+    def __len__(self) -> int:
+        return len(self._variants)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prune": list(self.prune), "structure": list(self.structure), "bits": list(self.bits),
+                "recover": list(self.recover), "runtimes": list(self.runtimes), "devices": list(self.devices),
+                "threads": self.threads, "limit": self.limit, "scope": self.scope}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def save(self, path: str | Path, *, task: str | None = None) -> Path:
+        """Write the grid (and the task name, for `workbench sweep SPEC.yaml`) as YAML."""
+        import yaml
+
+        from workbench.core.paths import atomic_write
+
+        doc = {"task": task, **self.to_dict()} if task else self.to_dict()
+        text = yaml.safe_dump(doc, sort_keys=False)
+        return atomic_write(Path(path), lambda tmp: tmp.write_text(text))
+
+
+def grid(
+    prune: Sequence[float] | float = DEFAULT_PRUNE,
+    structure: Sequence[str] | str = DEFAULT_STRUCTURES,
+    bits: Sequence[int] | int = DEFAULT_BITS,
+    recover: Sequence[int | None] | int | None = None,
+    runtimes: Sequence[str] | str = ("onnxruntime",),
+    devices: Sequence[str] | str = (),
+    *,
+    threads: int = 1,
+    limit: int | None = None,
+    scope: str = "layer",
+) -> Grid:
+    """The variants of a sweep: every prune ratio × structure × bit-width (× recovery), and where to measure.
+
+    Args:
+        prune: fractions to prune, in [0, 1).
+        structure: ``"unstructured"`` (zeros; smaller zipped file, no speed-up on dense kernels),
+            ``"channel"`` (smaller layers; real speed-up) and/or ``"2:4"`` (exactly 50 %).
+        bits: 32 (the float model), 16 (fp16), 2..8 (weight bits; realised as int8/int4 where the runtime can).
+        recover: fine-tuning steps after pruning (`workbench.Recover(steps=...)`); ``None`` for none. A list
+            sweeps both, e.g. ``[None, 200]``.
+        runtimes: where to measure (``"onnxruntime"``, ``"litert"``, ``"torch"``).
+        devices: device profile names to estimate latency / energy / fit for (`workbench.devices()`).
+        threads: intra-op threads while timing (1: comparable, and typical of small devices).
+        limit: evaluate on the first `limit` samples only (quick looks); ``None`` for the whole split.
+        scope: channel pruning scope, ``"layer"`` (even widths, which the runtimes' kernels favour) or
+            ``"global"``.
+
+    Returns:
+        A `Grid`; `grid.variants` lists what will be built and `grid.dropped` what was left out and why.
+
+    Example:
+        >>> g = workbench.grid(prune=[0, 0.5], structure=["channel", "2:4"], bits=[32, 8])
+        >>> [v.label for v in g]
+        ['baseline', 'q8', 'channel-0.50', 'channel-0.50+q8', '2:4', '2:4+q8']
+        >>> g.dropped[0][1]
+        'prune 0 has no structure: same variant as the unpruned one'
+    """
+    return Grid(prune=prune, structure=structure, bits=bits, recover=recover, runtimes=runtimes,
+                devices=devices, threads=threads, limit=limit, scope=scope)
+
+
+def _expand(g: Grid) -> tuple[list[VariantSpec], list[tuple[VariantSpec, str]]]:
+    kept: dict[VariantSpec, None] = {}
+    dropped: list[tuple[VariantSpec, str]] = []
+    for prune, structure, bits, recover in product(g.prune, g.structure, g.bits, g.recover):
+        spec = VariantSpec(prune, structure, bits, recover)
+        if prune == 0:
+            # Unpruned variants have no structure and nothing to recover: one per bit-width, kept even when
+            # every recover value asks for fine-tuning (the unpruned q8 belongs on the chart).
+            canonical = VariantSpec(0.0, None, bits, None)
+            if canonical in kept:
+                reason = ("nothing pruned, so nothing to recover" if recover
+                          else "prune 0 has no structure: same variant as the unpruned one")
+                dropped.append((spec, reason))
+                continue
+            spec = canonical
+        elif structure == "2:4" and prune != 0.5:
+            dropped.append((spec, "2:4 sparsity removes exactly half: only prune 0.5 applies"))
+            continue
+        kept[spec] = None
+    baseline = VariantSpec()
+    ordered = [baseline] + [s for s in kept if s != baseline]
+    return ordered, dropped
+
+
+def load_spec(path: str | Path) -> tuple[str | None, Grid]:
+    """Read a sweep spec written by `Grid.save` (or by hand): ``(task name or None, Grid)``."""
+    import yaml
+
+    from workbench.core.errors import WorkbenchError
+
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise WorkbenchError(f"sweep spec {p} does not exist") from None
+    except yaml.YAMLError as e:
+        raise WorkbenchError(f"sweep spec {p} is not valid YAML: {e}") from None
+    if not isinstance(doc, dict):
+        raise WorkbenchError(f"sweep spec {p} must be a mapping of grid fields (prune, bits, ...)")
+    doc = dict(doc)
+    task = doc.pop("task", None)
+    allowed = set(Grid.__dataclass_fields__) - {"_variants", "_dropped"}
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise WorkbenchError(f"sweep spec {p}: unknown field(s) {unknown}; allowed: task, {', '.join(sorted(allowed))}")
+    try:
+        return task, Grid(**doc)
+    except ValueError as e:
+        raise WorkbenchError(f"sweep spec {p}: {e}") from None
