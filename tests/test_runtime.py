@@ -19,6 +19,15 @@ def test_available_runtimes_lists_the_three_required():
     assert {"torch", "onnxruntime", "litert"} <= set(workbench.available_runtimes())
 
 
+def test_every_runtime_has_a_realiser(digits):
+    from workbench.realize import REALIZERS, realize
+    from workbench.runtimes.registry import RUNNERS
+
+    assert set(REALIZERS) == set(RUNNERS)
+    with pytest.raises(workbench.WorkbenchError, match="Unknown runtime 'tensorrt'"):
+        realize(digits.model, "tensorrt")
+
+
 def test_conversion_is_cached(digits):
     first = workbench.runtime(digits.model, "onnxruntime")
     mtime = first.artifact.stat().st_mtime_ns

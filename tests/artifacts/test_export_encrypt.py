@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench.core.errors import WorkbenchError
 from workbench.artifacts.manifest import MAGIC, sha256_file
+from workbench.core.errors import WorkbenchError
 
 
 @pytest.fixture(scope="module")

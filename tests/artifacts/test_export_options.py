@@ -9,8 +9,8 @@ import pytest
 
 import workbench
 from workbench import Prune, Quantize, compress
-from workbench.core.errors import WorkbenchError
 from workbench.artifacts import DEFAULT_TOLERANCES, Tolerance
+from workbench.core.errors import WorkbenchError
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -24,6 +24,13 @@ from workbench.artifacts import DEFAULT_TOLERANCES, Tolerance
 def test_bad_tolerances_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Tolerance(**kwargs)
+
+
+def test_every_target_names_its_builder_and_storage_reader():
+    from workbench.artifacts import TARGETS
+
+    for target in TARGETS.values():
+        assert callable(target.exporter.function("build")) and callable(target.exporter.function("storage"))
 
 
 def test_default_tolerances_loosen_with_precision():

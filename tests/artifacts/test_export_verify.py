@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench.core.errors import WorkbenchError
 from workbench.artifacts.manifest import manifest_bytes, sign
+from workbench.core.errors import WorkbenchError
 
 TARGET = "onnx-int8"
 

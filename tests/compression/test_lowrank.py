@@ -14,7 +14,6 @@ from workbench.compression.base import compress, config_from_dict, copy_module
 from workbench.compression.lowrank import LowRank, factorise, lowrank_plan, rank_for
 from workbench.core.layers import count_macs
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

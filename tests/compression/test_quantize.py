@@ -81,10 +81,10 @@ def test_fake_quantize_grid_and_axis():
         assert max_distinct(fake_quantize(w, bits, symmetric=False)) <= 2**bits
     q = fake_quantize(w, 3, axis=1)  # one scale per column: an ONNX MatMul's (in, out) weight
     assert max_distinct(q, axis=1) <= 8 and max_distinct(q, axis=0) > 8
-    # The extreme of each channel is exact; an all-zero channel stays zero.
+    # The extreme of each channel is kept (to float rounding: qmax * (amax / qmax)); an all-zero channel stays zero.
     w[2] = 0
     q = fake_quantize(w, 4)
-    assert torch.equal(q.abs().amax(1), w.abs().amax(1)) and not q[2].any()
+    assert torch.allclose(q.abs().amax(1), w.abs().amax(1), rtol=1e-6, atol=0) and not q[2].any()
 
 
 # -------------------------------------------------------------------------------------------------- torch
@@ -177,6 +177,30 @@ def test_effective_bits(digits):
     assert effective_bits_per_weight(digits.model) == 32.0
 
 
+def test_quant_record_reads_and_rewrites_meta_exactly(digits):
+    from workbench.core.quant import LayerQuant, QuantRecord, quant_record
+
+    q8a8 = compress(digits.model, Quantize(8, activations=8), task=digits)
+    mixed = compress(digits.model, Quantize(8, per_layer={"classifier": 4}))
+    for q in (q8a8, mixed, compress(digits.model, Quantize(dtype="fp16"))):
+        record = quant_record(q)
+        assert QuantRecord.from_dict(q.meta["quant"]).to_dict() == q.meta["quant"] == record.to_dict()
+        assert list(record.to_dict()) == list(q.meta["quant"])  # key order too (it is part of cache keys)
+        for entry in q.meta["quant"].values():
+            assert list(LayerQuant.from_dict(entry).to_dict().items()) == list(entry.items())
+    record = quant_record(q8a8)
+    assert record.quantises_activations and record.bit_widths == {8} and not record.is_fp16
+    assert record.weight_bits("classifier.layer") == 8 and record.weight_bits("classifier") is None
+    assert quant_record(mixed).bit_widths == {4, 8} and quant_record(mixed).weight_bits("classifier") == 4
+    assert not quant_record(digits.model) and quant_record(digits.model).to_dict() == {}
+    # The forms people wrote by hand still read: a flat whole-model entry, other activation spellings, bare bits.
+    assert QuantRecord.from_dict({"dtype": "fp16"}).is_fp16
+    assert QuantRecord.from_dict({"conv": {"bits": 8, "act_bits": "int8"}}).for_layer("conv").act_bits == 8
+    assert QuantRecord.from_dict({"conv": 4}).weight_bits("conv") == 4
+    with pytest.raises(ValueError, match="granularity"):
+        LayerQuant(8, granularity="row")
+
+
 # --------------------------------------------------------------------------------------------------- ONNX
 
 
@@ -242,6 +266,8 @@ def test_tflite_dynamic_and_static_int8(digits, digits_tflite):
     fp32 = accuracy(digits, digits_tflite, "litert")
     dyn = compress(digits_tflite, Quantize(8))
     assert dyn.framework == "tflite" and dyn.lineage == (Quantize(8),) and dyn.origin is digits_tflite
+    assert dyn.meta["quant"] == {"*": {"bits": 8, "granularity": "channel", "group_size": None, "symmetric": True,
+                                       "activations": None}}  # a whole-model recipe names its float activations
     assert dyn.path.stat().st_size < digits_tflite.path.stat().st_size / 2.5
     assert abs(accuracy(digits, dyn, "litert") - fp32) <= 0.01
     static = compress(digits_tflite, Quantize(8, activations=8), task=digits)

@@ -10,9 +10,9 @@ import pytest
 
 import workbench
 from workbench import zoo
-from workbench.measurement.calibrate import calibrate_host
-from workbench.hardware import device, estimate, estimates, layer_table
 from workbench.core.layers import COLUMNS, count_macs, profile_layers
+from workbench.hardware import device, estimate, estimates, layer_table
+from workbench.measurement.calibrate import calibrate_host
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 import workbench
-from workbench.hardware import DTYPES, device, devices, load_profile
-from workbench.hardware.profile import DeviceProfile
-from workbench.hardware.host import host_peak
 from workbench.core.paths import data_dir
+from workbench.hardware import DTYPES, device, devices, load_profile
+from workbench.hardware.host import host_peak
+from workbench.hardware.profile import DeviceProfile
 
 NAMES = ["raspberry-pi-4", "raspberry-pi-5", "jetson-nano", "jetson-orin-nano", "coral-edge-tpu",
          "snapdragon-8-gen-2", "stm32h7", "esp32-s3", "host"]

@@ -157,7 +157,7 @@ def export(
 
     built = t.build(handle, calib)
     parity, art_handle = _parity(handle, t, built.path, task, tolerance, limit)
-    storage = _storage(t, built.path, art_handle)
+    storage = t.storage(built.path, art_handle)
 
     out = Path(out_dir)
     base = _safe_name(name) if name else _default_name(handle, t)
@@ -214,13 +214,6 @@ def _parity(handle: ModelHandle, t: Target, path: Path, task: Any, tolerance: To
     artifact = runtime(art_handle, t.runtime, threads=1)
     figures = measure_parity(task, source, artifact, limit=limit)
     return check(figures, tolerance, what=f"{handle.name} exported to {t.name}", hint=t.hint), art_handle
-
-
-def _storage(t: Target, path: Path, art_handle: ModelHandle) -> dict[str, Any]:
-    import importlib
-
-    family = "torch" if t.runtime == "torch" else t.format
-    return importlib.import_module(f"workbench.artifacts.{family}_export").storage(path, art_handle)
 
 
 def _calibration(handle: ModelHandle, calibration: Any) -> list[np.ndarray] | None:

@@ -31,7 +31,7 @@ def generate(directory: str | os.PathLike, *, overwrite: bool = False) -> tuple[
     (SubjectPublicKeyInfo). Existing keys are never overwritten unless ``overwrite=True``.
 
     Example:
-        >>> private, public = generate(tmp_path)
+        >>> private, public = generate("keys/")
         >>> private.name, public.name, oct(private.stat().st_mode & 0o777)
         ('signing-key.pem', 'signing-key.pub.pem', '0o600')
     """

@@ -130,7 +130,9 @@ def verify(path: str | os.PathLike, public_key: Any) -> VerifiedArtifact:
             does not verify with this key, or an artefact whose bytes do not match the manifest's sha256.
 
     Example:
-        >>> workbench.verify("out/digits-cnn-onnx-int8.onnx", "keys/signing-key.pub.pem").target
+        >>> private, public = workbench.keys.generate("keys/")
+        >>> art = workbench.export(task.model, "onnx-int8", "out/", task=task, sign_with=private)
+        >>> workbench.verify(art.path, "keys/signing-key.pub.pem").target
         'onnx-int8'
     """
     from cryptography.exceptions import InvalidSignature
@@ -252,8 +254,10 @@ def decrypt(path: str | os.PathLike, key: Any, *, public_key: Any, out: str | os
         The path of the decrypted model file (written atomically).
 
     Example:
-        >>> model = workbench.decrypt("out/digits-cnn-onnx-int8.onnx.enc", "keys/model.key",
-        ...                           public_key="keys/signing-key.pub.pem")
+        >>> private, public = workbench.keys.generate("keys/")
+        >>> secret = workbench.keys.generate_secret("keys/model.key")
+        >>> art = workbench.export(task.model, "onnx-int8", "out/", task=task, sign_with=private, encrypt_with=secret)
+        >>> model = workbench.decrypt(art.path, "keys/model.key", public_key="keys/signing-key.pub.pem")
         >>> model.name
         'digits-cnn-onnx-int8.onnx'
     """

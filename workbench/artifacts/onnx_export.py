@@ -1,8 +1,9 @@
 """ONNX targets: fp32 (`convert.to_onnx`), fp16 (`realize`'s converter), static / dynamic int8 and MatMulNBits
 4-bit (`quantize_files.realize_onnx`). Every file is one self-contained .onnx with a dynamic batch dimension.
 
-A variant quantised to the target's own bit-width is realised with its own recipe (`meta["quant"]`: its
+A variant quantised to the target's own bit-width is realised with its own recipe (its `QuantRecord`: its
 exclusions and granularity); any other variant gets the target's default recipe applied to its float export.
+Each target's builder is found through `targets.TARGETS` (`build_float`, `build_fp16`, `build_quantized`).
 """
 
 from __future__ import annotations
@@ -13,26 +14,47 @@ from typing import Any
 from workbench.artifacts.targets import Built, Target, cache_file, carried
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
+from workbench.core.quant import QuantRecord, quant_record
 
 NBITS_OPS = ("MatMul", "Gather")
 INT4_BLOCK = 32
 
 
-def build(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+def build_float(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+    """``onnx``: the float32 conversion (`convert.to_onnx`) as it is."""
     from workbench.formats.convert import to_onnx
 
     realized, notes = carried(handle, target)
     base = to_onnx(handle)
-    if target.name == "onnx":
-        return _built(base, {"converter": "torch.onnx.export (dynamo)" if handle.framework == "torch" else "as loaded"},
-                      notes, realized)
-    if target.name == "onnx-fp16":
-        from workbench.realize import onnx_fp16
+    return _built(base, {"converter": "torch.onnx.export (dynamo)" if handle.framework == "torch" else "as loaded"},
+                  notes, realized)
 
-        out = cache_file(handle, target, "fp16", None)
-        if not out.is_file():
-            onnx_fp16(base, out)
-        return _built(out, {"converter": "onnxruntime.transformers.float16", "keep_io_types": True}, notes, realized)
+
+def build_fp16(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+    """``onnx-fp16``: ONNX Runtime's float16 converter on the float32 conversion, float32 I/O kept."""
+    from workbench.formats.convert import to_onnx
+    from workbench.realize.onnxruntime_realizer import onnx_fp16
+
+    realized, notes = carried(handle, target)
+    base = to_onnx(handle)
+    out = cache_file(handle, target, "fp16", None)
+    if not out.is_file():
+        onnx_fp16(base, out)
+    return _built(out, {"converter": "onnxruntime.transformers.float16", "keep_io_types": True}, notes, realized)
+
+
+QUANTIZERS = {"static": "onnxruntime quantize_static (QDQ, MinMax)", "dynamic": "onnxruntime quantize_dynamic",
+              "nbits": "onnxruntime MatMulNBitsQuantizer"}
+"""The ONNX Runtime quantiser behind each `realize_onnx` mode, for the manifest's recipe."""
+
+
+def build_quantized(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+    """``onnx-int8`` (static), ``onnx-int8-dynamic`` and ``onnx-int4`` (MatMulNBits): `realize_onnx` with the
+    variant's own recipe when it is quantised to the target's bits, else the target's default recipe."""
+    from workbench.formats.convert import to_onnx
+
+    realized, notes = carried(handle, target)
+    base = to_onnx(handle)
     recipe, mode, why = _recipe(handle, target, base)
     if mode == "static" and not calibration:
         raise WorkbenchError(
@@ -41,16 +63,14 @@ def build(handle: ModelHandle, target: Target, calibration: list[Any] | None) ->
         )
     from workbench.compression.quantize_files import realize_onnx
 
-    out = cache_file(handle, target, {"mode": mode, "recipe": recipe}, calibration if mode == "static" else None)
+    out = cache_file(handle, target, {"mode": mode, "recipe": recipe.to_dict()},
+                     calibration if mode == "static" else None)
     if not out.is_file():
         realize_onnx(base, recipe, out, calibration=calibration if mode == "static" else None, mode=mode)
-    entries = list(recipe.values())
+    entries = list(recipe.layer_entries.values())
     first = entries[0]
-    info = {"quantizer": {"static": "onnxruntime quantize_static (QDQ, MinMax)", "dynamic":
-                          "onnxruntime quantize_dynamic", "nbits": "onnxruntime MatMulNBitsQuantizer"}[mode],
-            "mode": mode, "bits": first["bits"], "granularity": first["granularity"],
-            "group_size": first.get("group_size"), "symmetric": first["symmetric"], "layers": len(entries),
-            "source": why}
+    info = {"quantizer": QUANTIZERS[mode], "mode": mode, "bits": first.bits, "granularity": first.granularity,
+            "group_size": first.group_size, "symmetric": first.symmetric, "layers": len(entries), "source": why}
     if mode == "static":
         info["calibration_samples"] = int(len(calibration[0]))
     return _built(out, info, notes, realized)
@@ -61,17 +81,16 @@ def _built(path: Path, recipe: dict[str, Any], notes: list[str], realized: bool)
     return Built(path, recipe, tuple(notes), realized)
 
 
-def _recipe(handle: ModelHandle, target: Target, base: Path) -> tuple[dict[str, dict[str, Any]], str, str]:
-    """(a ``meta["quant"]``-style recipe keyed by ONNX layer, the realize_onnx mode, where the recipe came from)."""
+def _recipe(handle: ModelHandle, target: Target, base: Path) -> tuple[QuantRecord, str, str]:
+    """(the recipe as a `QuantRecord` keyed by ONNX layer, the realize_onnx mode, where the recipe came from)."""
     import onnx
 
     from workbench.compression.quantize import Quantize, layer_entry
     from workbench.compression.quantize_files import onnx_weights
 
     weights = onnx_weights(onnx.load(str(base)))
-    own = {k: v for k, v in (handle.meta.get("quant") or {}).items() if isinstance(v, dict) and "bits" in v}
-    own_bits = {int(v["bits"]) for v in own.values()}
-    use_own = bool(own) and own_bits == {target.bits}
+    own = QuantRecord.of_layers(quant_record(handle).integer_layers)
+    use_own = bool(own) and own.bit_widths == {target.bits}
     mode = "nbits" if target.bits == 4 else ("static" if target.calibrated else "dynamic")
     if target.bits == 4:
         picked = [w for w in weights if w.op_type in NBITS_OPS]
@@ -86,14 +105,11 @@ def _recipe(handle: ModelHandle, target: Target, base: Path) -> tuple[dict[str, 
     else:
         picked = [w for w in weights if w.op_type != "Gather" or mode == "dynamic"]
         default = layer_entry(8, Quantize(8))
-    recipe = {}
+    recipe = QuantRecord()
     for w in picked:
-        key = w.layer if w.layer in own else w.layer.removesuffix(".layer")
-        if use_own:
-            if key in own:
-                recipe[w.layer] = {k: own[key][k] for k in ("bits", "granularity", "group_size", "symmetric")}
-        else:
-            recipe[w.layer] = dict(default)
+        entry = own.for_layer(w.layer) if use_own else default
+        if entry is not None:
+            recipe = recipe.with_layer(w.layer, entry.weights_only())
     if not recipe:
         raise WorkbenchError(f"{handle.name}: {target.name} found no weight to quantise in this ONNX model.")
     why = "the variant's own recipe" if use_own else "the target's default recipe"

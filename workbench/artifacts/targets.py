@@ -1,9 +1,10 @@
 """Export targets: what each one writes, which runtime checks it, and how a variant's compression carries over.
 
-Each target names a file format, the runtime that runs it (and checks parity), and a precision. The builders
-live in `workbench.artifacts.onnx_export`, `.tflite_export` and `.torch_export`; each returns a `Built` (the
-candidate file, the recipe used, and notes on what is real) and reuses `workbench.formats.convert`, `workbench.realize`
-and `workbench.compression.quantize_files` for every conversion and quantisation.
+Each target names a file format, the runtime that runs it (and checks parity), a precision, and its `Exporter`:
+the module and functions that build it, in `workbench.artifacts.onnx_export`, `.tflite_export` and
+`.torch_export`. A builder returns a `Built` (the candidate file, the recipe used, and notes on what is real) and
+reuses `workbench.formats.convert`, `workbench.realize` and `workbench.compression.quantize_files` for every
+conversion and quantisation. Adding a target is a builder function (or module) plus one line in `TARGETS`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,43 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
+from workbench.core.quant import quant_record
 
 PRECISION_BITS = {"fp32": 32, "fp16": 16, "int8": 8, "int4": 4}
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Where a target's exporter lives: a module and the names of its functions (imported when first used).
+
+    Attributes:
+        module: e.g. ``"workbench.artifacts.onnx_export"``.
+        build: ``build(handle, target, calibration) -> Built``.
+        storage: ``storage(path, handle) -> {type: {"tensors", "elements", "bytes"}}`` of a built file.
+    """
+
+    module: str
+    build: str
+    storage: str = "storage"
+
+    def function(self, which: str) -> Callable[..., Any]:
+        """The function named by field `which` (``"build"`` or ``"storage"``)."""
+        return getattr(importlib.import_module(self.module), getattr(self, which))
+
+
+_ONNX, _TFLITE, _TORCH = ("workbench.artifacts.onnx_export", "workbench.artifacts.tflite_export",
+                           "workbench.artifacts.torch_export")
+ONNX_FLOAT = Exporter(_ONNX, "build_float")
+ONNX_FP16 = Exporter(_ONNX, "build_fp16")
+ONNX_QUANTIZED = Exporter(_ONNX, "build_quantized")
+TFLITE_FLOAT = Exporter(_TFLITE, "build_float")
+TFLITE_QUANTIZED = Exporter(_TFLITE, "build_quantized")
+TORCHSCRIPT = Exporter(_TORCH, "build_torchscript")
+PT2 = Exporter(_TORCH, "build_pt2")
 
 
 @dataclass(frozen=True)
@@ -35,6 +67,7 @@ class Target:
         calibrated: whether the target needs calibration inputs (static int8).
         description: one line for listings.
         hint: what to try instead when this target fails parity (part of the error message).
+        exporter: the functions that build the file and read its storage.
     """
 
     name: str
@@ -47,15 +80,23 @@ class Target:
     calibrated: bool
     description: str
     hint: str = ""
+    exporter: Exporter | None = field(default=None, repr=False)
 
     @property
     def bits(self) -> int:
         return PRECISION_BITS[self.precision]
 
     def build(self, handle: ModelHandle, calibration: list[Any] | None) -> Built:
-        family = "torch" if self.runtime == "torch" else self.format
-        module = importlib.import_module(f"workbench.artifacts.{family}_export")
-        return module.build(handle, self, calibration)
+        return self._exporter().function("build")(handle, self, calibration)
+
+    def storage(self, path: Path, handle: ModelHandle | None = None) -> dict[str, dict[str, int]]:
+        """What the built file stores, by tensor type (tensors, elements, bytes); `handle`: the loaded file."""
+        return self._exporter().function("storage")(path, handle)
+
+    def _exporter(self) -> Exporter:
+        if self.exporter is None:
+            raise WorkbenchError(f"Export target {self.name!r} names no exporter (Target(..., exporter=Exporter(...))).")
+        return self.exporter
 
 
 @dataclass(frozen=True)
@@ -68,10 +109,10 @@ class Built:
     realized: bool = True
 
 
-def _t(name: str, fmt: str, runtime: str, suffix: str, precision: str, weights: str, activations: str,
-       description: str, calibrated: bool = False) -> Target:
+def _t(name: str, exporter: Exporter, fmt: str, runtime: str, suffix: str, precision: str, weights: str,
+       activations: str, description: str, calibrated: bool = False) -> Target:
     return Target(name, fmt, runtime, suffix, precision, weights, activations, calibrated, description,
-                  _HINTS.get(name, ""))
+                  _HINTS.get(name, ""), exporter)
 
 
 _HINTS = {  # what to try when a target fails parity (measured on the zoo)
@@ -85,26 +126,31 @@ _HINTS = {  # what to try when a target fails parity (measured on the zoo)
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    _t("onnx", "onnx", "onnxruntime", ".onnx", "fp32", "float32", "float32", "ONNX, float32, dynamic batch"),
-    _t("onnx-fp16", "onnx", "onnxruntime", ".onnx", "fp16", "float16", "float16 (float32 I/O)",
+    _t("onnx", ONNX_FLOAT, "onnx", "onnxruntime", ".onnx", "fp32", "float32", "float32",
+       "ONNX, float32, dynamic batch"),
+    _t("onnx-fp16", ONNX_FP16, "onnx", "onnxruntime", ".onnx", "fp16", "float16", "float16 (float32 I/O)",
        "ONNX, float16 graph with float32 inputs/outputs"),
-    _t("onnx-int8", "onnx", "onnxruntime", ".onnx", "int8", "int8 per channel", "uint8 (static, calibrated)",
+    _t("onnx-int8", ONNX_QUANTIZED, "onnx", "onnxruntime", ".onnx", "int8", "int8 per channel",
+       "uint8 (static, calibrated)",
        "ONNX static QDQ int8, per-channel weights, calibrated on the task (the choice for CNNs)", True),
-    _t("onnx-int8-dynamic", "onnx", "onnxruntime", ".onnx", "int8", "int8 per channel",
+    _t("onnx-int8-dynamic", ONNX_QUANTIZED, "onnx", "onnxruntime", ".onnx", "int8", "int8 per channel",
        "float32, quantised to int8 at run time", "ONNX dynamic int8 (the choice for transformers)"),
-    _t("onnx-int4", "onnx", "onnxruntime", ".onnx", "int4", "4-bit blocks of 32 (MatMul/Gather)", "float32",
-       "ONNX MatMulNBits 4-bit weights of MatMul and Gather (embedding) layers"),
-    _t("tflite", "tflite", "litert", ".tflite", "fp32", "float32", "float32", "TFLite flatbuffer, float32, batch 1"),
-    _t("tflite-fp16", "tflite", "litert", ".tflite", "fp16", "float16", "float32", "TFLite with float16 weights"),
-    _t("tflite-dynamic", "tflite", "litert", ".tflite", "int8", "int8 per channel", "float32 (dynamic range)",
-       "TFLite dynamic-range int8: int8 weights, float activations"),
-    _t("tflite-int8", "tflite", "litert", ".tflite", "int8", "int8 per channel", "int8 (static, calibrated)",
-       "TFLite integer model: int8 weights and activations, calibrated on the task", True),
-    _t("tflite-int4", "tflite", "litert", ".tflite", "int4", "int4 per channel where supported", "float32",
-       "TFLite 4-bit weights for the ops the ai_edge_quantizer recipe supports"),
-    _t("torchscript", "torchscript", "torch", ".pt", "fp32", "as the variant (float storage)", "float32",
-       "TorchScript archive for PyTorch deployments"),
-    _t("pt2", "pt2", "torch", ".pt2", "fp32", "as the variant (float storage)", "float32",
+    _t("onnx-int4", ONNX_QUANTIZED, "onnx", "onnxruntime", ".onnx", "int4", "4-bit blocks of 32 (MatMul/Gather)",
+       "float32", "ONNX MatMulNBits 4-bit weights of MatMul and Gather (embedding) layers"),
+    _t("tflite", TFLITE_FLOAT, "tflite", "litert", ".tflite", "fp32", "float32", "float32",
+       "TFLite flatbuffer, float32, batch 1"),
+    _t("tflite-fp16", TFLITE_QUANTIZED, "tflite", "litert", ".tflite", "fp16", "float16", "float32",
+       "TFLite with float16 weights"),
+    _t("tflite-dynamic", TFLITE_QUANTIZED, "tflite", "litert", ".tflite", "int8", "int8 per channel",
+       "float32 (dynamic range)", "TFLite dynamic-range int8: int8 weights, float activations"),
+    _t("tflite-int8", TFLITE_QUANTIZED, "tflite", "litert", ".tflite", "int8", "int8 per channel",
+       "int8 (static, calibrated)", "TFLite integer model: int8 weights and activations, calibrated on the task",
+       True),
+    _t("tflite-int4", TFLITE_QUANTIZED, "tflite", "litert", ".tflite", "int4", "int4 per channel where supported",
+       "float32", "TFLite 4-bit weights for the ops the ai_edge_quantizer recipe supports"),
+    _t("torchscript", TORCHSCRIPT, "torchscript", "torch", ".pt", "fp32", "as the variant (float storage)",
+       "float32", "TorchScript archive for PyTorch deployments"),
+    _t("pt2", PT2, "pt2", "torch", ".pt2", "fp32", "as the variant (float storage)", "float32",
        "torch.export archive (.pt2) with a dynamic batch dimension"),
 )}
 
@@ -119,9 +165,10 @@ def get_target(name: str) -> Target:
 
 def carried(handle: ModelHandle, target: Target) -> tuple[bool, list[str]]:
     """Whether the artefact executes the variant's own compression for real, and notes saying what is not."""
-    from workbench.realize import prune_structures, quant_summary
+    from workbench.realize.common import prune_structures
 
-    fp16, bits, acts = quant_summary(handle)
+    quant = quant_record(handle)
+    fp16, bits, acts = quant.is_fp16, quant.bit_widths, quant.quantises_activations
     structures = prune_structures(handle)
     notes: list[str] = []
     realized = True

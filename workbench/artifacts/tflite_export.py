@@ -17,41 +17,49 @@ import numpy as np
 from workbench.artifacts.targets import Built, Target, carried
 from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle
+from workbench.core.quant import quant_record
+
+CONFIGS = {
+    "tflite-fp16": {"dtype": "fp16"},
+    "tflite-dynamic": {"bits": 8},
+    "tflite-int8": {"bits": 8, "activations": 8},
+    "tflite-int4": {"bits": 4},
+}
+"""The `Quantize` options of each quantised TFLite target (``Quantize(**CONFIGS[name])``)."""
 
 
-def _config(target: Target) -> Any:
-    from workbench.compression.quantize import Quantize
+def build_float(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+    """``tflite``: the float32 conversion (`convert.to_tflite`) as it is."""
+    from workbench.formats.convert import to_tflite
 
-    return {
-        "tflite-fp16": Quantize(dtype="fp16"),
-        "tflite-dynamic": Quantize(8),
-        "tflite-int8": Quantize(8, activations=8),
-        "tflite-int4": Quantize(4),
-    }[target.name]
+    realized, notes = carried(handle, target)
+    base = to_tflite(handle)
+    how = "litert_torch.convert" if handle.framework == "torch" else "as loaded"
+    return Built(base, {"converter": how, "batch": "fixed at 1 (resize the input to batch more)"},
+                 tuple(notes), realized)
 
 
-def build(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+def build_quantized(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+    """``tflite-fp16``, ``tflite-dynamic``, ``tflite-int8``, ``tflite-int4``: `Quantize(**CONFIGS[name])` on the
+    float32 conversion."""
     from workbench.compression.base import base_name, compress
+    from workbench.compression.quantize import Quantize
     from workbench.formats.convert import to_tflite
     from workbench.formats.loader import load
 
     realized, notes = carried(handle, target)
     base = to_tflite(handle)
-    if target.name == "tflite":
-        how = "litert_torch.convert" if handle.framework == "torch" else "as loaded"
-        return Built(base, {"converter": how, "batch": "fixed at 1 (resize the input to batch more)"},
-                     tuple(notes), realized)
-    if handle.framework == "tflite" and handle.meta.get("quant"):
+    quant = quant_record(handle)
+    if handle.framework == "tflite" and quant:
         raise WorkbenchError(f"{handle.name}: this TFLite file is already quantised; export it with target 'tflite'.")
-    cfg = _config(target)
+    cfg = Quantize(**CONFIGS[target.name])
     if cfg.activations and not calibration:
         raise WorkbenchError(
             f"{handle.name}: {target.name} calibrates activation ranges; pass task=... (its calibration split) or "
             "calibration=[arrays] to export()."
         )
-    own = {k: v for k, v in (handle.meta.get("quant") or {}).items() if isinstance(v, dict) and "bits" in v}
     if any(getattr(c, "exclude", ()) or getattr(c, "per_layer", ()) for c in handle.lineage
-           if getattr(c, "kind", "") == "quantize") and own:
+           if getattr(c, "kind", "") == "quantize") and quant.integer_layers:
         notes.append("TFLite recipes quantise every supported op: the variant's per-layer exclusions are not carried")
     source = load(base, name=base_name(handle), example_inputs=handle.example_inputs)
     try:

@@ -1,5 +1,6 @@
-"""PyTorch targets: TorchScript (`realize.torchscript_file`, traced) and torch.export archives (.pt2, dynamic
-batch). Both store the variant's weights as they are (fake-quantised values stay float); parity runs in torch.
+"""PyTorch targets: TorchScript (`realize.torch_realizer.torchscript_file`, traced) and torch.export archives
+(.pt2, dynamic batch). Both store the variant's weights as they are (fake-quantised values stay float); parity
+runs in torch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,25 @@ from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle
 
 
-def build(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+def build_torchscript(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+    """``torchscript``: the variant traced and saved (`realize`'s TorchScript file)."""
+    from workbench.realize.torch_realizer import torchscript_file
+
+    realized, notes = _check(handle, target)
+    return Built(torchscript_file(handle), {"converter": "torch.jit.trace"}, tuple(notes), realized)
+
+
+def build_pt2(handle: ModelHandle, target: Target, calibration: list[Any] | None) -> Built:
+    """``pt2``: a torch.export archive with a dynamic batch dimension."""
+    realized, notes = _check(handle, target)
+    out = cache_file(handle, target, "pt2", None)
+    if not out.is_file():
+        _save_pt2(handle, out)
+    return Built(out, {"converter": "torch.export.export", "dynamic_batch": True}, tuple(notes), realized)
+
+
+def _check(handle: ModelHandle, target: Target) -> tuple[bool, list[str]]:
+    """`carried` for a PyTorch model with example inputs (anything else raises)."""
     realized, notes = carried(handle, target)
     if handle.framework != "torch":
         raise WorkbenchError(
@@ -24,14 +43,7 @@ def build(handle: ModelHandle, target: Target, calibration: list[Any] | None) ->
     if not handle.example_inputs:
         raise WorkbenchError(f"{handle.name}: {target.name} traces the model on sample inputs; load it with "
                              "example_inputs=[...].")
-    if target.format == "torchscript":
-        from workbench.realize import torchscript_file
-
-        return Built(torchscript_file(handle), {"converter": "torch.jit.trace"}, tuple(notes), realized)
-    out = cache_file(handle, target, "pt2", None)
-    if not out.is_file():
-        _save_pt2(handle, out)
-    return Built(out, {"converter": "torch.export.export", "dynamic_batch": True}, tuple(notes), realized)
+    return realized, notes
 
 
 def _save_pt2(handle: ModelHandle, out: Path) -> None:

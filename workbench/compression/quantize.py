@@ -4,7 +4,8 @@ On a PyTorch model `Quantize` rounds the weights of every Conv1d/2d/3d and Linea
 writes the dequantised values back into the float parameters, so the variant runs everywhere (torch, ONNX
 Runtime, LiteRT) and its accuracy is that of the quantised model. After it, every output channel (or group,
 or the whole tensor) holds at most 2**bits distinct values. `meta["quant"]` records, per layer, what was done
-so measurement and export can realise it as a real integer file (`quantize_files.realize_onnx`).
+(a `workbench.core.quant.QuantRecord`, read back with `quant_record(handle)`) so measurement and export can
+realise it as a real integer file (`quantize_files.realize_onnx`).
 
 Policy decisions:
     * Embedding tables (`nn.Embedding`) are quantised only with ``embeddings=True`` or when a `per_layer`
@@ -22,18 +23,20 @@ The ONNX and TFLite paths live in `workbench.compression.quantize_files` (import
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed before any export)
+import torch.ao.quantization.fx._decomposed  # registers quantized_decomposed before any export
 from torch import nn
 
 from workbench.compression.base import CompressionConfig, copy_module, layer_names, technique, torch_variant
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
+from workbench.core.quant import FP16, LayerQuant, quant_meta, quant_record
 
 GRANULARITIES = ("channel", "tensor", "group")
 FP16_MAX = 65504.0
@@ -60,9 +63,10 @@ class Quantize(CompressionConfig):
     Example:
         >>> Quantize(4, granularity="group", group_size=32).label
         'q4-group32'
-        >>> q8 = workbench.compress.compress(task.model, Quantize(8, activations=8), task=task)
-        >>> q8.name, q8.meta["quant"]["classifier"]["param"], q8.meta["activation_ranges"]["classifier"]
-        ('digits-cnn|q8a8', 'classifier.layer.weight', [0.0, 4.035...])
+        >>> q8 = workbench.compress(task.model, Quantize(8, activations=8), task=task)
+        >>> q8.name, quant_record(q8).for_layer("classifier").param, q8.meta["activation_ranges"]["classifier"]
+        ... # doctest: +ELLIPSIS
+        ('digits-cnn|q8a8', 'classifier.layer.weight', [0.0, 4.03...])
     """
 
     kind: ClassVar[str] = "quantize"
@@ -214,10 +218,10 @@ def fake_quantize(w: Any, bits: int, *, granularity: str = "channel", group_size
     return out.reshape(shape).movedim(0, axis).to(w.dtype)
 
 
-def layer_entry(bits: int, cfg: Quantize, **extra: Any) -> dict[str, Any]:
-    """One `meta["quant"]` record (JSON-friendly)."""
-    return {"bits": bits, "granularity": cfg.granularity, "group_size": cfg.group_size,
-            "symmetric": cfg.symmetric, **extra}
+def layer_entry(bits: int, cfg: Quantize, **extra: Any) -> LayerQuant:
+    """One layer's `LayerQuant`: `bits` with the config's granularity, group size and symmetry (`extra`: more
+    `LayerQuant` fields, such as ``param`` or ``act_bits``)."""
+    return LayerQuant(bits, cfg.granularity, cfg.group_size, cfg.symmetric, **extra)
 
 
 def effective_bits_per_weight(handle: ModelHandle) -> float:
@@ -230,21 +234,21 @@ def effective_bits_per_weight(handle: ModelHandle) -> float:
         raise WorkbenchError(
             f"{handle.name}: effective bits are computed on PyTorch models; this is {handle.framework}."
         )
-    quant = handle.meta.get("quant", {})
+    quant = quant_record(handle)
     params = dict(handle.module.named_parameters())
     total = sum(p.numel() for p in params.values())
-    if quant.get("*", {}).get("dtype") == "fp16":
+    if quant.is_fp16:
         return 16.0
     bits = 32.0 * total
-    for entry in quant.values():
-        w = params.get(entry.get("param", ""))
+    for entry in quant.entries():
+        w = params.get(entry.param or "")
         if w is None:
             continue
         n, channels = w.numel(), w.shape[0] if w.ndim else 1
-        blocks = {"tensor": 1, "channel": channels}.get(entry["granularity"])
+        blocks = {"tensor": 1, "channel": channels}.get(entry.granularity)
         if blocks is None:
-            blocks = channels * -(-(n // channels) // entry["group_size"])
-        bits += n * (entry["bits"] - 32) + blocks * (32 + (0 if entry["symmetric"] else 8))
+            blocks = channels * -(-(n // channels) // entry.group_size)
+        bits += n * (entry.bits - 32) + blocks * (32 + (0 if entry.symmetric else 8))
     return bits / max(total, 1)
 
 
@@ -298,20 +302,22 @@ def quantize_torch(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandle
     calibration = _calibration_inputs(handle, task) if cfg.activations else None
     module = copy_module(handle)
     layers = {name: module.get_submodule(name) for name in layers}
-    quant = dict(handle.meta.get("quant", {}))
+    quant = quant_record(handle)
     with torch.no_grad():
         for name, layer in layers.items():
             bits = cfg.bits_for(name)
             layer.weight.copy_(fake_quantize(layer.weight, bits, granularity=cfg.granularity,
                                              group_size=cfg.group_size, symmetric=cfg.symmetric))
-            quant[name] = layer_entry(bits, cfg, type=type(layer).__name__, param=f"{name}.weight")
-    meta: dict[str, Any] = {"quant": quant}
+            quant = quant.with_layer(name, layer_entry(bits, cfg, module_type=type(layer).__name__,
+                                                       param=f"{name}.weight"))
+    meta: dict[str, Any] = {}
     if calibration is not None:
         ranges = insert_activation_quant(module, layers, calibration)
         for name in ranges:
-            quant[name].update(activations=8, param=f"{name}.layer.weight")
+            quant = quant.with_layer(name, dataclasses.replace(quant.for_layer(name), act_bits=8,
+                                                               param=f"{name}.layer.weight"))
         meta["activation_ranges"] = {**handle.meta.get("activation_ranges", {}), **ranges}
-    return torch_variant(handle, module, cfg, meta=meta)
+    return torch_variant(handle, module, cfg, meta={**quant_meta(quant), **meta})
 
 
 def _calibration_inputs(handle: ModelHandle, task: Any) -> list[Any]:
@@ -337,7 +343,7 @@ def _fp16_torch(handle: ModelHandle, cfg: Quantize) -> ModelHandle:
                         "would turn it into inf. Keep this model in float32 or int8."
                     )
                 t.copy_(t.half().to(t.dtype))
-    return torch_variant(handle, module, cfg, meta={"quant": {"*": {"dtype": "fp16"}}})
+    return torch_variant(handle, module, cfg, meta=quant_meta(FP16))
 
 
 # ----------------------------------------------------------------------------------- int8 activations

@@ -31,6 +31,7 @@ from workbench.compression.base import base_name, technique
 from workbench.compression.quantize import FP16_MAX, Quantize, config_hash, fake_quantize, layer_entry, match_layer
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
+from workbench.core.quant import FP16, LayerQuant, QuantRecord, quant_meta
 
 ORT_MODES = ("static", "dynamic", "nbits")
 TFLITE_BITS = (4, 8)
@@ -134,13 +135,13 @@ def quantize_onnx(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandle:
         out = _variant_path(handle, cfg, ".onnx", arrays_digest(calibration))
         if not out.is_file():
             realize_onnx(handle.path, cfg, out, calibration=calibration, mode="static")
-        quant = {layer: layer_entry(8, cfg, op=w.op_type, initializer=w.initializer, activations=8)
-                 for layer, (w, _) in chosen.items()}
-        return _file_variant(handle, cfg, out, {"quant": quant, "realised": "onnxruntime-static-qdq"})
+        quant = QuantRecord.of_layers((layer, layer_entry(8, cfg, op=w.op_type, initializer=w.initializer, act_bits=8))
+                                      for layer, (w, _) in chosen.items())
+        return _file_variant(handle, cfg, out, {**quant_meta(quant), "realised": "onnxruntime-static-qdq"})
     if not cfg.dtype and not chosen:
         raise WorkbenchError(f"{handle.name}: no Conv/Gemm/MatMul weight initializer to quantise in this ONNX model.")
     out = _variant_path(handle, cfg, ".onnx")
-    quant: dict[str, Any] = {}
+    quant = QuantRecord()
     by_init = {w.initializer: (layer, w, bits) for layer, (w, bits) in chosen.items()}
     for init in model.graph.initializer:
         arr = numpy_helper.to_array(init)
@@ -155,12 +156,12 @@ def quantize_onnx(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandle:
         layer, w, bits = by_init[init.name]
         q = _fake_quantize_np(arr, bits, cfg, w.axis)
         init.CopyFrom(numpy_helper.from_array(q, init.name))
-        quant[layer] = layer_entry(bits, cfg, op=w.op_type, initializer=w.initializer, axis=w.axis)
+        quant = quant.with_layer(layer, layer_entry(bits, cfg, op=w.op_type, initializer=w.initializer, axis=w.axis))
     if cfg.dtype == "fp16":
-        quant = {"*": {"dtype": "fp16"}}
+        quant = FP16
     if not out.is_file():
         _atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
-    return _file_variant(handle, cfg, out, {"quant": quant})
+    return _file_variant(handle, cfg, out, quant_meta(quant))
 
 
 def _fake_quantize_np(arr: np.ndarray, bits: int, cfg: Quantize, axis: int) -> np.ndarray:
@@ -173,7 +174,7 @@ def _fake_quantize_np(arr: np.ndarray, bits: int, cfg: Quantize, axis: int) -> n
 
 def realize_onnx(
     onnx_path: str | os.PathLike,
-    quant: Quantize | Mapping[str, Any],
+    quant: Quantize | QuantRecord | Mapping[str, Any],
     out_path: str | os.PathLike,
     *,
     calibration: Sequence[np.ndarray] | None = None,
@@ -183,8 +184,9 @@ def realize_onnx(
 
     Args:
         onnx_path: the float model (one file).
-        quant: a `Quantize` config, or a variant's ``meta["quant"]`` (``{layer: {"bits", "granularity",
-            "group_size", "symmetric", ...}}``); layers it does not name stay float.
+        quant: a `Quantize` config, or a variant's quantisation: its `QuantRecord` (`quant_record(variant)`)
+            or its ``meta["quant"]`` dict (``{layer: {"bits", "granularity", "group_size", "symmetric", ...}}``);
+            layers it does not name stay float.
         out_path: where to write the quantised model (written atomically).
         calibration: calibration inputs, one array per model input (``task.calibration``); needed by static.
         mode: ``"static"`` (int8 QDQ, per-channel MinMax, activations uint8: right for CNNs), ``"dynamic"``
@@ -202,8 +204,8 @@ def realize_onnx(
             weights below 8 bits, fp16, no calibration for static).
 
     Example:
-        >>> realize_onnx(runner.artifact, Quantize(8, activations=8), "digits-int8.onnx",
-        ...              calibration=task.calibration)
+        >>> float_file = workbench.runtime(task.model, "onnxruntime").artifact
+        >>> realize_onnx(float_file, Quantize(8, activations=8), "digits-int8.onnx", calibration=task.calibration)
         PosixPath('digits-int8.onnx')
     """
     import onnx
@@ -214,14 +216,14 @@ def realize_onnx(
     layers = _recipe_layers(src.name, weights, quant)
     if not layers:
         raise WorkbenchError(f"{src}: the recipe names no weight of this ONNX model; nothing to realise.")
-    settings = {(e["bits"], e["granularity"], e.get("group_size"), e["symmetric"]) for e in layers.values()}
+    settings = {e.setting for e in layers.values()}
     if len(settings) > 1:
         raise WorkbenchError(
             f"{src}: ONNX Runtime's quantisers take one setting per model; this recipe mixes "
             f"{sorted(settings, key=str)}. Realise mixed precision per layer group yourself, or use one bit-width."
         )
     bits, granularity, group_size, symmetric = settings.pop()
-    wants_act = any(e.get("activations") for e in layers.values())
+    wants_act = any(e.quantises_activations for e in layers.values())
     mode = mode or ("static" if wants_act else "dynamic" if bits == 8 else "nbits")
     if mode not in ORT_MODES:
         raise WorkbenchError(f"mode must be one of {ORT_MODES} or None, got {mode!r}.")
@@ -249,23 +251,27 @@ def realize_onnx(
     return out
 
 
-def _recipe_layers(name: str, weights: list[OnnxWeight], quant: Any) -> dict[str, dict[str, Any]]:
+def _recipe_layers(name: str, weights: list[OnnxWeight], quant: Any) -> dict[str, LayerQuant]:
     if isinstance(quant, Quantize):
         if quant.dtype:
             raise WorkbenchError(f"{name}: realize_onnx writes integer models; fp16 files are produced at export.")
-        return {layer: layer_entry(bits, quant, activations=quant.activations)
+        return {layer: layer_entry(bits, quant, act_bits=quant.activations)
                 for layer, (_, bits) in _select(name, weights, quant).items()}
-    if not isinstance(quant, Mapping):
+    if isinstance(quant, Mapping):
+        quant = QuantRecord.from_dict(quant)
+    if not isinstance(quant, QuantRecord):
         raise WorkbenchError(
             f"realize_onnx takes a Quantize config or a meta['quant'] dict, got {type(quant).__name__}."
         )
-    if "*" in quant:
-        raise WorkbenchError(f"{name}: realize_onnx writes integer models; {quant['*']} is realised at export.")
+    if quant.whole_model is not None:
+        raise WorkbenchError(
+            f"{name}: realize_onnx writes integer models; {quant.whole_model.to_dict()} is realised at export."
+        )
     out = {}
     for w in weights:  # a torch layer wrapped by ActivationFakeQuant exports as "<layer>.layer"
-        key = w.layer if w.layer in quant else w.layer.removesuffix(".layer")
-        if key in quant:
-            out[w.layer] = dict(quant[key])
+        entry = quant.for_layer(w.layer)
+        if entry is not None:
+            out[w.layer] = entry
     return out
 
 
@@ -337,8 +343,9 @@ def quantize_tflite(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandl
     if not out.is_file():
         _atomic_write(out, lambda tmp: _run_aeq(handle.path, recipe, tmp, calibration if needs_calibration else None))
     what = "fp16" if cfg.dtype else f"int{cfg.bits} weights" + (", int8 activations" if cfg.activations else "")
-    quant = {"*": {"dtype": "fp16"}} if cfg.dtype else {"*": layer_entry(cfg.bits, cfg, activations=cfg.activations)}
-    return _file_variant(handle, cfg, out, {"quant": quant, "realised": f"ai_edge_quantizer ({what})"})
+    quant = FP16 if cfg.dtype else QuantRecord(whole_model=layer_entry(
+        cfg.bits, cfg, act_bits=cfg.activations, states_activations=True))
+    return _file_variant(handle, cfg, out, {**quant_meta(quant), "realised": f"ai_edge_quantizer ({what})"})
 
 
 def tflite_recipe(name: str, cfg: Quantize) -> tuple[list[dict[str, Any]], bool]:

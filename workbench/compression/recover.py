@@ -58,6 +58,7 @@ import numpy as np
 from workbench.compression.base import CompressionConfig, copy_module, technique, torch_variant
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle, flatten_outputs
+from workbench.core.quant import LayerQuant, QuantRecord, quant_record
 
 BATCHNORM_MIN_BATCH = 16
 """Smallest minibatch with which BatchNorm layers update their statistics during recovery (else frozen)."""
@@ -152,7 +153,7 @@ def recover_torch(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
     trainable = [p for p in params.values() if p.is_floating_point()]
     for p in trainable:
         p.requires_grad_(True)
-    quantisers = _quantisers(params, handle.meta.get("quant"))
+    quantisers = _quantisers(params, quant_record(handle))
     pruned = any(getattr(c, "kind", None) == "prune" and getattr(c, "structure", None) != "channel"
                  for c in handle.lineage)  # channel pruning removes weights instead of zeroing them
     zeros = {
@@ -353,24 +354,25 @@ def _minibatches(n: int, batch_size: int, steps: int, seed: int) -> Any:
         pos += size
 
 
-def _quantisers(params: dict[str, Any], quant: dict[str, Any] | None) -> dict[str, Callable[[Any], Any]]:
-    """{parameter name: function that puts a float tensor back on its quantisation grid} from meta["quant"]."""
+def _quantisers(params: dict[str, Any], quant: QuantRecord) -> dict[str, Callable[[Any], Any]]:
+    """{parameter name: function that puts a float tensor back on its quantisation grid} from the variant's
+    `QuantRecord`."""
     if not quant:
         return {}
-    if quant.get("*", {}).get("dtype") == "fp16":
+    if quant.is_fp16:
         return {name: _to_fp16 for name, p in params.items() if p.is_floating_point()}
-    # Only a variant made by `Quantize` carries meta["quant"], so the module exists whenever this runs.
+    # Only a variant made by `Quantize` carries a quantisation record, so the module exists whenever this runs.
     from workbench.compression.quantize import fake_quantize
 
     out: dict[str, Callable[[Any], Any]] = {}
-    for entry in quant.values():
-        name = entry.get("param")
-        if name not in params or "bits" not in entry:
+    for entry in quant.entries():
+        name = entry.param
+        if name not in params or entry.bits is None:
             continue  # a layer replaced after quantisation (e.g. by LowRank) is float again
 
-        def grid(t: Any, e: dict[str, Any] = entry) -> Any:
-            return fake_quantize(t, e["bits"], granularity=e["granularity"], group_size=e["group_size"],
-                                 symmetric=e["symmetric"])
+        def grid(t: Any, e: LayerQuant = entry) -> Any:
+            return fake_quantize(t, e.bits, granularity=e.granularity, group_size=e.group_size,
+                                 symmetric=e.symmetric)
 
         out[name] = grid
     return out

@@ -20,6 +20,7 @@ import pandas as pd
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
+from workbench.core.quant import quant_record
 
 COLUMNS = [
     "layer", "type", "params", "macs", "weight_shape",
@@ -176,54 +177,6 @@ class _Trace:
         self.modules = modules
 
 
-def quant_specs(handle: ModelHandle) -> dict[str, dict[str, Any]]:
-    """``handle.meta["quant"]`` keyed by the leaf module that holds each quantised weight.
-
-    Compression records ``{layer: {"bits": b, "param": "<module>.weight", "activations": 8, ...}}`` (the
-    `param` tells where the weight lives when a wrapper module was inserted) or ``{"*": {"dtype": "fp16"}}``
-    for every layer; a flat ``{"bits": b}`` / ``{"dtype": ...}`` is read as ``"*"`` too.
-    """
-    quant = handle.meta.get("quant") if isinstance(handle.meta, dict) else None
-    if not isinstance(quant, dict) or not quant:
-        return {}
-    if "bits" in quant or "dtype" in quant:
-        return {"*": dict(quant)}
-    out = {}
-    for layer, spec in quant.items():
-        if not isinstance(spec, dict):
-            spec = {"bits": spec} if isinstance(spec, (int, float)) and not isinstance(spec, bool) else {}
-        param = spec.get("param")
-        leaf = param[: -len(".weight")] if isinstance(param, str) and param.endswith(".weight") else str(layer)
-        out[leaf] = spec
-    return out
-
-
-def layer_bits(handle: ModelHandle) -> dict[str, int]:
-    """Storage bits per weight for layers that compression recorded in ``handle.meta["quant"]`` (key ``"*"``:
-    every layer)."""
-    out = {}
-    for leaf, spec in quant_specs(handle).items():
-        bits = spec_bits(spec)
-        if bits is not None:
-            out[leaf] = bits
-    return out
-
-
-_DTYPE_BITS = {"fp32": 32, "float32": 32, "fp16": 16, "float16": 16, "bf16": 16, "bfloat16": 16,
-               "int8": 8, "uint8": 8, "int4": 4, "uint4": 4}
-
-
-def spec_bits(spec: Any) -> int | None:
-    """Weight storage bits from one ``meta["quant"]`` entry (`None` when it says nothing about bits)."""
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return int(spec)
-    if not isinstance(spec, dict):
-        return None
-    if isinstance(spec.get("bits"), (int, float)):
-        return int(spec["bits"])
-    return _DTYPE_BITS.get(str(spec.get("dtype", "")).lower())
-
-
 def _kind(mod: Any) -> str:
     name = type(mod).__name__
     if "Embedding" in name:
@@ -255,8 +208,8 @@ def profile_layers(handle: ModelHandle, *, functional: bool = False) -> pd.DataF
 
     Returns:
         DataFrame with `layer`, `type`, `params`, `macs`, `weight_shape`, and `kind` (one of `KINDS`), `calls`
-        (times the module / op ran), `weight_bits` (storage bits per weight: from ``handle.meta["quant"]`` when
-        compression recorded them, else the parameter dtype), `weight_bytes` (parameters at those bits),
+        (times the module / op ran), `weight_bits` (storage bits per weight: from the variant's `QuantRecord`
+        when compression recorded them, else the parameter dtype), `weight_bytes` (parameters at those bits),
         `input_bytes` / `output_bytes` (activations read and written, as the torch model runs them) and
         `input_elems` / `output_elems` (the same as element counts, so a consumer can re-price activations at
         another dtype).
@@ -267,8 +220,7 @@ def profile_layers(handle: ModelHandle, *, functional: bool = False) -> pd.DataF
         True
     """
     tr = _Trace(handle)
-    bits_of = layer_bits(handle)
-    default_bits = bits_of.get("*")
+    quant = quant_record(handle)
     modules = tr.modules
     macs_by_name = {
         k.split(".", 1)[1]: int(sum(v.values()) // 2) for k, v in tr.counts.items() if k != "Global" and "." in k
@@ -301,7 +253,7 @@ def profile_layers(handle: ModelHandle, *, functional: bool = False) -> pd.DataF
             continue
         w = getattr(mod, "weight", None) if leaf else None
         elem_bits = [p.element_size() * 8 for p in mod.parameters(recurse=False)]
-        bits = bits_of.get(name, default_bits)
+        bits = quant.weight_bits(name)
         if bits is None:
             bits = elem_bits[0] if elem_bits else 32
         s = tr.sizes.get(name, [0, 0, 0, 0, 0])

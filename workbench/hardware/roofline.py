@@ -28,7 +28,7 @@ import pandas as pd
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
-from workbench.core.layers import quant_specs
+from workbench.core.quant import LayerQuant, quant_cache_key, quant_record
 from workbench.hardware.catalog import device as _device
 from workbench.hardware.catalog import devices as _devices
 from workbench.hardware.profile import DTYPES, DeviceProfile
@@ -111,14 +111,13 @@ def _norm_dtype(d: Any) -> str:
     return d
 
 
-def _spec_plan(spec: dict[str, Any], prof: DeviceProfile, default: str) -> tuple[str, float]:
-    """(executed dtype, weight storage bits) for one ``meta["quant"]`` entry."""
-    if spec.get("dtype"):
-        d = _norm_dtype(spec["dtype"])
+def _spec_plan(spec: LayerQuant, prof: DeviceProfile, default: str) -> tuple[str, float]:
+    """(executed dtype, weight storage bits) for one entry of the variant's quantisation record."""
+    if spec.dtype:
+        d = _norm_dtype(spec.dtype)
         return d, _WEIGHT_BITS[d]
-    bits = float(spec.get("bits", 32))
-    act = spec.get("act_bits", spec.get("activation_bits", spec.get("activations")))
-    if act in (8, "8", "int8") and bits <= 8:
+    bits = float(spec.bits if spec.bits is not None else 32)
+    if spec.act_bits == 8 and bits <= 8:
         return ("int4" if bits <= 4 and prof.supports("int4") else "int8"), bits
     return default, bits  # weight-only quantisation: weights stored at `bits`, dequantised to float to compute
 
@@ -129,8 +128,9 @@ def dtype_plan(handle: ModelHandle, table: pd.DataFrame, prof: DeviceProfile, dt
         d = _norm_dtype(dtype)
         return [d] * len(table), [_WEIGHT_BITS[d]] * len(table)
     base = _norm_dtype(handle.meta.get("dtype", "fp32")) if isinstance(handle.meta, dict) else "fp32"
-    specs = quant_specs(handle)
-    default = _spec_plan(specs["*"], prof, base) if "*" in specs else (base, None)
+    quant = quant_record(handle)
+    specs = quant.by_leaf()
+    default = _spec_plan(quant.whole_model, prof, base) if quant.whole_model is not None else (base, None)
     dts, bits = [], []
     for name, wbits in zip(table["layer"], table["weight_bits"]):
         d, b = _spec_plan(specs[name], prof, base) if name in specs else default
@@ -155,7 +155,7 @@ def model_layers(handle: Any) -> tuple[ModelHandle, pd.DataFrame]:
             f"{handle.name}: estimates are computed from the PyTorch model's layers; this is a {handle.framework} "
             "model. Estimate the torch variant it was exported from."
         )
-    key = (handle.fingerprint, repr(handle.meta.get("quant")) if isinstance(handle.meta, dict) else "")
+    key = (handle.fingerprint, quant_cache_key(handle))
     cached = _TABLES.get(handle)
     if cached is None or cached[0] != key:
         cached = (key, profile_layers(handle, functional=True))
@@ -324,11 +324,11 @@ def estimate(
 
     Args:
         handle: a torch `ModelHandle` (or a `Task`), original or compressed.
-        device: a profile name (see `workbench.devices.devices()`) or a `DeviceProfile`.
+        device: a profile name (see `workbench.hardware.devices()`) or a `DeviceProfile`.
         dtype: execute every layer in this dtype (``fp32``, ``fp16``, ``int8``, ``int4``). Default: what the
-            handle's compression recorded (``meta["quant"]``: per layer ``{"bits": b, "act_bits": 8}`` runs in
-            int8 (int4 where the device has it), ``{"bits": b}`` alone is weight-only (float compute, b-bit
-            weights), ``{"dtype": "fp16"}`` runs fp16), else fp32.
+            handle's compression recorded (its `QuantRecord`: a layer with ``bits`` and 8-bit activations runs
+            in int8 (int4 where the device has it), ``bits`` alone is weight-only (float compute, b-bit weights),
+            ``dtype="fp16"`` runs fp16), else fp32.
         batch: samples per call.
         rate_hz: inferences per second for `power_w_at_rate_est` and `battery_h_est`.
         battery_wh: battery capacity for `battery_h_est`.
@@ -364,7 +364,7 @@ def estimate(
     if missing:
         reason = (f"{prof.name} cannot execute {', '.join(missing)}: it runs {', '.join(prof.dtypes)}. "
                   f"Quantise to {prof.dtypes[0] if len(prof.dtypes) == 1 else 'one of them'} first.")
-        weight_only = [s for s in quant_specs(handle).values() if "bits" in s and not s.get("activations")]
+        weight_only = [e for e in quant_record(handle).entries() if e.bits is not None and not e.act_bits]
         if weight_only and dtype is None:
             reason += (" (Its weights are quantised but its activations are float, so it computes in float; "
                        "quantise activations too, e.g. Quantize(8, activations=8).)")
@@ -393,7 +393,7 @@ def estimate(
 
 
 def _fits(prof: DeviceProfile, weights: int, peak_act: int) -> tuple[bool, str]:
-    mb = lambda b: f"{b / 1e6:.3g} MB"  # noqa: E731
+    mb = lambda b: f"{b / 1e6:.3g} MB"
     if prof.weights_in_storage:
         problems = []
         if weights > prof.storage_bytes:
@@ -417,7 +417,7 @@ def estimates(
     """`estimate` on several devices (default: all profiles), one row each (`Estimate.to_row`).
 
     Example:
-        >>> df = workbench.devices.estimates(task.model, ["raspberry-pi-4", "jetson-orin-nano"])
+        >>> df = estimates(task.model, ["raspberry-pi-4", "jetson-orin-nano"])
         >>> list(df.device)
         ['raspberry-pi-4', 'jetson-orin-nano']
     """

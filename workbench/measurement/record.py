@@ -124,7 +124,9 @@ def measure(
 
     Example:
         >>> m = measure(task.model, task, runtime="onnxruntime", threads=1, devices=["raspberry-pi-4"])
-        >>> to_frame([m])[["runtime", "accuracy", "latency_ms_p50", "device", "latency_ms_est"]]
+        >>> row = to_frame([m]).iloc[0]
+        >>> row["runtime"], round(float(row["accuracy"]), 3), bool(row["latency_ms_p50"] > 0), row["device"]
+        ('onnxruntime', 0.989, True, 'raspberry-pi-4')
     """
     from workbench.measurement.latency import time_runner
     from workbench.measurement.size import count_nonzero, deflated_size
@@ -221,7 +223,7 @@ def _estimates(handle: ModelHandle, devices: Sequence[Any], dtype: str | None = 
     return tuple(out)
 
 
-_MEMORY_PROBE = r"""
+_PROBE_START = r"""
 import json, sys
 import numpy as np
 
@@ -240,44 +242,56 @@ def start():
 
 runtime, path, threads, spec = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
 arrays = [np.zeros(s, d) for s, d in spec]
-if runtime == "onnxruntime":
-    import onnxruntime as ort
-    before = start()
-    o = ort.SessionOptions(); o.intra_op_num_threads = threads
-    s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
-    names = [i.name for i in s.get_inputs()]
-    for _ in range(3): s.run(None, dict(zip(names, [a.astype(np.float32) if i.type == "tensor(float)" else a for a, i in zip(arrays, s.get_inputs())])))
-elif runtime in ("litert", "tflite_runtime"):
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-    else:
-        from tflite_runtime.interpreter import Interpreter
-    before = start()
-    it = Interpreter(model_path=path, num_threads=threads); it.allocate_tensors()
-    for d in it.get_input_details():
-        it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-    for _ in range(3): it.invoke()
-else:
-    import torch
-    torch.set_num_threads(threads)
-    before = start()
-    m = torch.jit.load(path)
-    with torch.no_grad():
-        for _ in range(3): m(*[torch.from_numpy(a) for a in arrays])
+"""
+_PROBE_END = r"""
 print(max(0, status("VmHWM") - before))
 """
+_TFLITE_PROBE = r"""
+before = start()
+it = Interpreter(model_path=path, num_threads=threads); it.allocate_tensors()
+for d in it.get_input_details():
+    it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+for _ in range(3): it.invoke()
+"""
+MEMORY_PROBES: dict[str, str] = {
+    "onnxruntime": r"""
+import onnxruntime as ort
+before = start()
+o = ort.SessionOptions(); o.intra_op_num_threads = threads
+s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+names = [i.name for i in s.get_inputs()]
+for _ in range(3): s.run(None, dict(zip(names, [a.astype(np.float32) if i.type == "tensor(float)" else a for a, i in zip(arrays, s.get_inputs())])))
+""",
+    "litert": "\nfrom ai_edge_litert.interpreter import Interpreter" + _TFLITE_PROBE,
+    "tflite_runtime": "\nfrom tflite_runtime.interpreter import Interpreter" + _TFLITE_PROBE,
+    "torch": r"""
+import torch
+torch.set_num_threads(threads)
+before = start()
+m = torch.jit.load(path)
+with torch.no_grad():
+    for _ in range(3): m(*[torch.from_numpy(a) for a in arrays])
+""",
+}
+"""Per runtime: the child-process code that loads the artefact at `path` and runs it three times (between the
+shared start, which defines `start()`, `path`, `threads` and `arrays`, and the end, which prints the growth of
+peak RSS since `before = start()`). A runtime without an entry has no memory figure."""
 
 
 def peak_memory(runtime: str, path: Any, sample: Sequence[np.ndarray], threads: int | None) -> int | None:
     """Peak resident memory added by loading and running the artefact, measured in a fresh process.
 
     A child process keeps the measurement clean of whatever the notebook already holds: it imports the
-    runtime, records its peak RSS, loads the model, runs it three times, and reports the growth.
+    runtime, records its peak RSS, loads the model, runs it three times, and reports the growth (the code per
+    runtime: `MEMORY_PROBES`; `None` for a runtime without one, or when the child fails).
     """
     from workbench.core.isolated import run_child
 
+    probe = MEMORY_PROBES.get(runtime)
+    if probe is None:
+        return None
     spec = json.dumps([[list(a.shape), a.dtype.name] for a in sample])
-    child = run_child(_MEMORY_PROBE, runtime, str(path), str(threads or 1), spec, timeout=300,
+    child = run_child(_PROBE_START + probe + _PROBE_END, runtime, str(path), str(threads or 1), spec, timeout=300,
                       env={"TF_CPP_MIN_LOG_LEVEL": "3"})
     try:
         return int(child.stdout.strip().splitlines()[-1]) if child.status == "ok" else None
