@@ -10,8 +10,9 @@ import torch
 
 import workbench
 from workbench import zoo
+from workbench.compression import prune_plan
 from workbench.compression.base import compress, config_from_dict
-from workbench.compression.prune import Prune, Structure, prune_plan
+from workbench.compression.prune import Prune, Structure
 from workbench.core.layers import count_macs
 
 
@@ -220,8 +221,8 @@ def test_silero_fixed_stft_is_never_pruned(vad):
 
 
 def test_onnx_unstructured_rewrites_initialisers(digits, digits_onnx):
-    from onnx import numpy_helper
     import onnx
+    from onnx import numpy_helper
 
     from workbench.core.paths import cache_dir
 

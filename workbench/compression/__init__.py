@@ -6,7 +6,8 @@ Importing this package registers every technique (torch, and ONNX / TFLite where
 from workbench.compression.base import CompressionConfig, compress, config_from_dict, supported_frameworks, technique
 from workbench.compression.lowrank import LowRank, lowrank_plan
 from workbench.compression.mixed_precision import auto_mixed_precision, sensitivity
-from workbench.compression.prune import Prune, prune_plan
+from workbench.compression.prune import Prune
+from workbench.compression.pruning_plan import prune_plan
 from workbench.compression.quantize import Quantize, effective_bits_per_weight, fake_quantize
 from workbench.compression.quantize_files import realize_onnx
 from workbench.compression.recover import Recover

@@ -82,8 +82,10 @@ def sensitivity(
         `baseline`, `drop` (baseline − value; positive is worse).
 
     Example:
-        >>> df = sensitivity(zoo.load("digits-cnn"), "quantize", levels=[4, 2])
-        >>> df.sort_values("drop", ascending=False).head()
+        >>> sens = sensitivity(workbench.zoo.load("digits-cnn"), "quantize", levels=[2], limit=100)
+        >>> len(sens), sens["level"].unique().tolist()        # 12 weight layers, one level each
+        (12, [2])
+        >>> fragile = sens.sort_values("drop", ascending=False).iloc[0]["layer"]   # quantise this one last
     """
     import torch
     from tqdm.auto import tqdm

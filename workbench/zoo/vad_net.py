@@ -74,6 +74,13 @@ class SileroVAD(nn.Module):
         return prob, h, c
 
 
+# What pruning must leave alone (read by `workbench.compression.Prune` with getattr): the STFT basis is a fixed
+# transform; the LSTM cell (whose state is a model input) and the decoder have widths that are part of the
+# model's contract. Set here, after the class body, because a model's fingerprint hashes the class's source.
+SileroVAD.prune_fixed = ("stft_conv",)
+SileroVAD.prune_protected = ("ih", "hh", "final_conv")
+
+
 # Mapping from SileroVAD parameter names to the TorchScript 16 kHz sub-model.
 _JIT_NAMES: dict[str, str] = {
     "stft_conv.weight": "stft.forward_basis_buffer",
