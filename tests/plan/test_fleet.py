@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.hardware import device
 from workbench.core.errors import WorkbenchError
+from workbench.hardware import device
 from workbench.plan import DeviceClass, fleet_plan
 
 DEVICES = ["raspberry-pi-4", "stm32h7", "coral-edge-tpu"]

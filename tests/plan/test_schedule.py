@@ -7,9 +7,9 @@ import math
 import pytest
 import yaml
 
+from workbench.core.errors import WorkbenchError
 from workbench.hardware import device
 from workbench.hardware.profile import OperatingPoint, parse_profile
-from workbench.core.errors import WorkbenchError
 from workbench.plan import Workload, schedule
 from workbench.plan.scheduling import _hyperperiod_ms, _resolve, response_times, simulate
 

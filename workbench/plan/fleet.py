@@ -14,8 +14,9 @@ from the device profile and the energy per inference (above idle) from the sweep
 Example:
     >>> fleet = [DeviceClass("doorbells", "raspberry-pi-4", count=500, inferences_per_day=20_000,
     ...                      max_latency_ms=5, min_accuracy=0.95)]
-    >>> plan, fig = fleet_plan(results, fleet)
-    >>> plan[["device_class", "variant", "accuracy", "total_kwh_day"]]
+    >>> plan, fig = fleet_plan(df, fleet)  # df: sweep results with devices=["raspberry-pi-4"]
+    >>> plan[["device_class", "variant", "status"]].values.tolist()
+    [['doorbells', 'q8', 'ok']]
 """
 
 from __future__ import annotations
@@ -106,18 +107,14 @@ def _truthy(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame[col].map(lambda v: bool(v) if isinstance(v, (bool, np.bool_, int, float)) and v == v else False)
 
 
-def _ok_error(frame: pd.DataFrame) -> pd.Series:
-    if "error" not in frame:
-        return pd.Series(True, index=frame.index)
-    return frame["error"].map(lambda e: e is None or (isinstance(e, float) and math.isnan(e)) or e == "")
-
-
 def _constraints(rows: pd.DataFrame, cls: DeviceClass, cols: dict[str, str]) -> list[tuple[str, pd.Series, str]]:
     """(description, pass mask, best value on offer) per constraint, in the order they are explained."""
-    lat, energy, metric = _num(rows, cols["latency"]), _num(rows, "energy_mj_est"), _num(rows, cols["metric"])
+    from workbench.sweeps.analysis import within_budget
+    from workbench.sweeps.frame import error_mask
+
     ram = _num(rows, cols["ram"]).fillna(_num(rows, "size_bytes"))
     out = [
-        ("ran without error", _ok_error(rows), ""),
+        ("ran without error", ~error_mask(rows), ""),
         ("deployable on the device (dtype supported)", _truthy(rows, "deployable"), ""),
         ("fits the device's memory (estimate)", _truthy(rows, "fits"), ""),
     ]
@@ -126,20 +123,18 @@ def _constraints(rows: pd.DataFrame, cls: DeviceClass, cols: dict[str, str]) -> 
                     else pd.Series(False, index=rows.index), ""))
     if cls.inferences_per_day:
         need = SECONDS_PER_DAY * 1000.0 / cls.inferences_per_day
+        _, (keep_up,) = within_budget(rows, max_latency_ms=need, latency_col=cols["latency"])
         out.append((f"keeps up with {cls.inferences_per_day:g} inferences/day (latency <= {need:.4g} ms)",
-                    lat <= need, f"fastest {lat.min():.4g} ms"))
-    if cls.max_latency_ms is not None:
-        out.append((f"latency <= {cls.max_latency_ms:g} ms", lat <= cls.max_latency_ms,
-                    f"fastest {lat.min():.4g} ms"))
-    if cls.max_ram_bytes is not None:
-        out.append((f"memory <= {cls.max_ram_bytes / 1e6:.4g} MB", ram <= cls.max_ram_bytes,
-                    f"smallest {ram.min() / 1e6:.4g} MB"))
-    if cls.max_energy_mj is not None:
-        out.append((f"energy <= {cls.max_energy_mj:g} mJ/inference", energy <= cls.max_energy_mj,
-                    f"lowest {energy.min():.4g} mJ"))
-    if cls.min_accuracy is not None:
-        out.append((f"{cols['metric']} >= {cls.min_accuracy:g}", metric >= cls.min_accuracy,
-                    f"best {metric.max():.4g}"))
+                    keep_up.ok, keep_up.best_text))
+    # The memory budget reads the RAM column, falling back to the file size where it has no value.
+    _, budgets = within_budget(rows.assign(ram_or_size_bytes=ram), max_latency_ms=cls.max_latency_ms,
+                               max_memory_bytes=cls.max_ram_bytes, max_energy_mj=cls.max_energy_mj,
+                               min_metric=cls.min_accuracy, metric=cols["metric"], latency_col=cols["latency"],
+                               memory_col="ram_or_size_bytes")
+    by_name = {b.name: b for b in budgets}
+    for name in ("max_latency_ms", "max_memory_bytes", "max_energy_mj", "min_metric"):  # the order they explain
+        if name in by_name:
+            out.append((by_name[name].text, by_name[name].ok, by_name[name].best_text))
     return out
 
 
@@ -206,7 +201,9 @@ def fleet_plan(
     plan.attrs["fleet_total_kwh_day"] = float(plan["total_kwh_day"].sum(min_count=1))
     plan.attrs["fleet_inference_kwh_day"] = float(plan["inference_kwh_day"].sum(min_count=1))
     plan.attrs["unserved"] = [r["device_class"] for r in out if r["status"] != "ok"]
-    return plan, _figure(plan, metric)
+    from workbench.viz.planning import fleet_figure
+
+    return plan, fleet_figure(plan, metric)
 
 
 def _idle_w(name: str) -> float:
@@ -254,27 +251,6 @@ def _plan_class(results: pd.DataFrame, cls: DeviceClass, cols: dict[str, str], o
             "ram_bytes": float(ram_v), "size_bytes": float(_num(ranked.iloc[:1], "size_bytes").iloc[0]),
             "acceptable": len(good), "inference_kwh_day": inference_kwh, "idle_kwh_day": idle_kwh,
             "total_kwh_day": inference_kwh + idle_kwh, "reason": ""}
-
-
-def _figure(plan: pd.DataFrame, metric: str) -> Any:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    served = plan["status"] == "ok"
-    fig.add_trace(go.Bar(name="idle", x=plan["device_class"], y=plan["idle_kwh_day"].where(served, 0),
-                         marker_color="#c7c7c7"))
-    text = [f"{v}<br>{metric} {a:.3g}" if ok else "no acceptable variant"
-            for v, a, ok in zip(plan["variant"], plan[metric], served)]
-    fig.add_trace(go.Bar(name="inference", x=plan["device_class"], y=plan["inference_kwh_day"].fillna(0),
-                         marker_color="#1f77b4", text=text, textposition="outside",
-                         hovertext=plan["reason"].where(~served, plan["variant"].astype(str))))
-    total = plan.attrs.get("fleet_total_kwh_day", float("nan"))
-    unserved = plan.attrs.get("unserved", [])
-    title = f"Fleet energy per day: {total:.4g} kWh"
-    if unserved:
-        title += f" (no acceptable variant for: {', '.join(unserved)})"
-    fig.update_layout(barmode="stack", title=title, yaxis_title="kWh per day", legend_orientation="h")
-    return fig
 
 
 __all__ = ["DeviceClass", "OBJECTIVES", "fleet_plan"]

@@ -29,7 +29,7 @@ weights in storage and the KV cache + activations in RAM.
 Example:
     >>> df, fig = llm_memory(num_layers=70, hidden_size=12288, num_attention_heads=96, vocab_size=150528,
     ...                      ffn_hidden_size=32768, gated_ffn=True)
-    >>> df.set_index("bits").loc[4, "n_gpu-24gb"]
+    >>> int(df.set_index("bits").loc[4, "n_gpu-24gb"])
     4
 """
 
@@ -416,7 +416,13 @@ def llm_memory(
         WorkbenchError: a config without a hidden size, non-positive sizes, unknown bit-widths, ...
 
     Example:
-        >>> df, fig = llm_memory("path/to/config.json", bits=(16, 4), max_seq_len=4096)
+        >>> import json
+        >>> _ = open("config.json", "w").write(json.dumps({"num_hidden_layers": 30, "hidden_size": 576,
+        ...     "num_attention_heads": 9, "num_key_value_heads": 3, "intermediate_size": 1536,
+        ...     "vocab_size": 49152, "tie_word_embeddings": True}))   # SmolLM2-135M's shape
+        >>> df, fig = llm_memory("config.json", bits=(16, 4), max_seq_len=4096)
+        >>> df["bits"].tolist(), bool(df["weight_gb"].iloc[0] > df["weight_gb"].iloc[1])
+        ([16, 4], True)
     """
     s = shape_from(config, num_layers=num_layers, hidden_size=hidden_size, num_attention_heads=num_attention_heads,
                    num_kv_heads=num_kv_heads, vocab_size=vocab_size, ffn_hidden_size=ffn_hidden_size,
@@ -458,36 +464,9 @@ def llm_memory(
         f"{' (flash attention)' if flash_attention else ' incl. the attention-score matrix'}; a device holds "
         f"{usable_fraction:.0%} of its memory; several devices split the model evenly (a lower bound).")
     df.attrs["hardware"] = {n: note for n, _, _, note in hardware}
-    return df, _figure(df, hardware, usable_fraction)
+    from workbench.viz.planning import llm_memory_figure
 
-
-def _figure(df: pd.DataFrame, hardware: list[tuple[str, float, float, str]], usable: float) -> Any:
-    import numpy as np
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    labels = [f"{b}-bit" for b in df["bits"]]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.14,
-                        subplot_titles=("Memory per bit-width (GB)", "Devices needed"))
-    for col, name, color in (("weight_gb", "weights", "#1f77b4"), ("kv_cache_gb", "KV cache", "#ff7f0e"),
-                             ("activation_gb", "activations", "#2ca02c")):
-        fig.add_trace(go.Bar(name=name, x=labels, y=df[col], marker_color=color,
-                             hovertemplate="%{x}: %{y:.3g} GB<extra>" + name + "</extra>"), row=1, col=1)
-    for name, mem, _, _ in hardware:
-        if name in GPUS:
-            fig.add_hline(y=mem * usable / GB, line_dash="dot", line_color="grey", row=1, col=1,
-                          annotation_text=f"{name} usable", annotation_position="top left")
-    names = [hw[0] for hw in hardware]
-    counts = np.array([[df[f"n_{n}"].iloc[i] for i in range(len(df))] for n in names], dtype=float)
-    text = [[f"{int(c):,}" for c in row] for row in counts]
-    fig.add_trace(go.Heatmap(z=np.log10(counts), x=labels, y=names, text=text, texttemplate="%{text}",
-                             colorscale="RdYlGn_r", zmin=0, zmax=max(2.0, float(np.log10(counts).max())),
-                             showscale=False, hovertemplate="%{y} at %{x}: %{text} needed<extra></extra>"),
-                  row=1, col=2)
-    fig.update_layout(barmode="stack", title="LLM memory plan", legend_orientation="h", legend_y=-0.15,
-                      height=max(420, 40 * len(names) + 160))
-    fig.update_yaxes(autorange="reversed", row=1, col=2)
-    return fig
+    return df, llm_memory_figure(df, hardware, usable=usable_fraction, gpus=GPUS)
 
 
 def preset(name: str) -> dict[str, Any]:

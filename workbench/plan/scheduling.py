@@ -168,7 +168,7 @@ def _memory(tasks: Sequence[_Task], prof: Any) -> tuple[bool, str]:
         return True, ""
     weights = sum(t.weight_bytes for t in known)
     act = max(t.activation_bytes for t in known)
-    mb = lambda b: f"{b / 1e6:.3g} MB"  # noqa: E731
+    mb = lambda b: f"{b / 1e6:.3g} MB"
     if prof.weights_in_storage:
         if weights > prof.storage_bytes:
             return False, f"memory: the models' weights ({mb(weights)}) exceed the {mb(prof.storage_bytes)} flash"
@@ -441,40 +441,10 @@ def schedule(
         seg_policy = "fp"
         _, _, timelines[pick]["fp"] = simulate([t.latency / df.at[pick, "speed"] for t in tasks], tasks, "fp",
                                                window, gantt)
-    return df, _figure(df, tasks, timelines[pick][seg_policy], pick, seg_policy, prof, gantt)
+    from workbench.viz.planning import schedule_figure
 
-
-def _figure(df: pd.DataFrame, tasks: Sequence[_Task], segments: list[tuple[int, float, float]], pick: int,
-            policy: str, prof: Any, gantt: float) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    labels = [("nominal" if pd.isna(f) else f"{f:g} MHz") for f in df["freq_mhz"]]
-    fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], vertical_spacing=0.16,
-                        subplot_titles=("Utilisation per operating point", "Average power (W)",
-                                        f"Timeline at {labels[pick]} ({policy.upper()}), first {gantt:.4g} ms"))
-    colors = ["#2ca02c" if ok else "#d62728" for ok in df["feasible"]]
-    fig.add_trace(go.Bar(x=labels, y=df["utilisation"], marker_color=colors, name="utilisation",
-                         text=[f"{u:.2f}" for u in df["utilisation"]], showlegend=False,
-                         hovertext=df["breaks"].where(df["breaks"] != "", "feasible")), row=1, col=1)
-    fig.add_hline(y=1.0, line_dash="dash", line_color="black", row=1, col=1)
-    fig.add_hline(y=float(df["ll_bound"].iloc[0]), line_dash="dot", line_color="grey", row=1, col=1,
-                  annotation_text="RM bound", annotation_position="bottom right")
-    fig.add_trace(go.Scatter(x=labels, y=df["avg_power_w"], mode="lines+markers", showlegend=False,
-                             marker=dict(size=[16 if c else 8 for c in df["chosen"]], color=colors)), row=1, col=2)
-    palette = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
-    for i, t in enumerate(tasks):
-        seg = [(s, e) for j, s, e in segments if j == i]
-        fig.add_trace(go.Bar(orientation="h", y=[t.name] * len(seg), x=[e - s for s, e in seg],
-                             base=[s for s, _ in seg], name=t.name, marker_color=palette[i % len(palette)],
-                             hovertemplate="%{base:.3f} ms + %{x:.3f} ms<extra>" + t.name + "</extra>"),
-                      row=2, col=1)
-    fig.update_xaxes(title_text="time (ms)", range=[0, gantt], row=2, col=1)
-    verdict = (f"chosen {labels[pick]}" if df["chosen"].any()
-               else f"infeasible at every point: {df.attrs.get('infeasible', '')}")
-    fig.update_layout(title=f"{len(tasks)} workloads on {prof.name}: {verdict}", barmode="overlay", height=640,
-                      legend_orientation="h", legend_y=-0.12)
-    return fig
+    return df, schedule_figure(df, [t.name for t in tasks], timelines[pick][seg_policy], pick=pick,
+                               policy=seg_policy, device=prof.name, window_ms=gantt)
 
 
 __all__ = ["POLICIES", "Workload", "response_times", "schedule", "simulate"]

@@ -21,8 +21,11 @@ deflate better, and after a fine-tune most 4-bit codes stay on the same grid poi
 whereas most int8 codes move.
 
 Example:
-    >>> df, fig = update_size("model-v1.tflite", {"v2 int8": "v2-int8.tflite", "v2 int4": "v2-int4.tflite"})
-    >>> df[["update", "full_bytes", "delta_bytes", "best_method"]]
+    >>> v1 = bytes(range(256)) * 64                      # paths, bytes or handles with a ``path`` all work
+    >>> v2 = v1[:8000] + b"retrained" + v1[8009:]
+    >>> df, fig = update_size(v1, {"v2": v2})
+    >>> int(df.loc[0, "full_bytes"]), bool(df.loc[0, "delta_bytes"] < df.loc[0, "full_bytes"])
+    (16384, True)
 """
 
 from __future__ import annotations
@@ -128,20 +131,9 @@ def update_size(
     else:
         pairs = [(label, old, new)]
     df = pd.DataFrame([_row(str(k), o, n, level, max_delta_bytes) for k, o, n in pairs])
-    return df, _figure(df)
+    from workbench.viz.planning import update_size_figure
 
-
-def _figure(df: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    names = {"full": "full file", "deflated": "deflated", "delta": "bsdiff delta", "delta_deflated": "delta + deflate"}
-    for m, color in zip(METHODS, ("#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c")):
-        fig.add_trace(go.Bar(name=names[m], x=df["update"], y=df[f"{m}_bytes"] / 1e3, marker_color=color,
-                             hovertemplate="%{x}: %{y:.4g} kB<extra>" + names[m] + "</extra>"))
-    fig.update_layout(barmode="group", title="Bytes to ship per update", yaxis_title="kB",
-                      legend_orientation="h")
-    return fig
+    return df, update_size_figure(df, METHODS)
 
 
 __all__ = ["MAX_DELTA_BYTES", "METHODS", "update_size"]

@@ -6,6 +6,7 @@
 * `DevicePanel(results)`: one variant across devices (latency, energy, power, battery, fit), and which
   variants fit which device under a budget.
 * `ExportPanel(results)`: export a variant with its parity report and signed manifest.
+* `LLMPlanner()`: an LLM's memory per bit-width and context, and which hardware (how many of it) holds it.
 * `demo_results()`: the dashboards' data (``$WORKBENCH_RESULTS``, or a cached sweep of the default model).
 * `serve(name)`: serve a dashboard with Voilà on localhost → ``(process, url)``.
 
@@ -15,9 +16,10 @@ Heavy imports (ipywidgets, plotly) happen when a name is first used.
 
 Example:
     >>> from workbench import ui
-    >>> ex = ui.TradeoffExplorer(ui.demo_results())
+    >>> ex = ui.TradeoffExplorer(df)       # a sweep's results; dashboards pass ui.demo_results()
     >>> ex.x.value = "size_bytes"          # the chart updates in place
-    >>> ex                                 # displays the explorer
+    >>> ex.figure.layout.xaxis.title.text
+    'file size (measured, bytes)'
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _NAMES = {
     "DevicePanel": "workbench.ui.device_panel",
     "ExportPanel": "workbench.ui.export_panel",
     "ExportBox": "workbench.ui.export_box",
+    "LLMPlanner": "workbench.ui.llm_planner",
     "demo_results": "workbench.ui.data",
     "demo_grid": "workbench.ui.data",
     "export_dir": "workbench.ui.data",

@@ -1,8 +1,8 @@
 """`DevicePanel`: compare devices for one variant (latency, energy, power, battery life, fit), and see which
 variants fit which device under a budget.
 
-Every figure here is an *estimate* from a device profile (`workbench.devices`), and says so; the metric is
-measured on this machine.
+Every figure here is an *estimate* from a device profile (`workbench.hardware`), and says so; the metric is
+measured on this machine. The figures are drawn by `workbench.viz.device_compare` and `workbench.viz.device_fit_table`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui.base import Panel, fmt, into, load_results, metric_columns, ok_rows, present
+from workbench.ui.base import Panel, fmt, load_results, ok_rows, present, primary_metric
+from workbench.viz.devices import DEVICE_ESTIMATES
 
-ESTIMATES = (("latency_ms_est", "latency (est., ms)"), ("energy_mj_est", "energy per inference (est., mJ)"),
-             ("power_w_est", "power (est., W)"), ("battery_h_est", "battery life (est., h)"))
+ESTIMATES = DEVICE_ESTIMATES  # the columns the figure draws and the table lists
 
 
 class DevicePanel(Panel):
@@ -38,9 +38,9 @@ class DevicePanel(Panel):
 
     Example:
         >>> panel = DevicePanel(df, variant="channel-0.50+q8")
-        >>> panel.devices.value = ("raspberry-pi-4", "esp32-s3")
+        >>> panel.devices.value = ("raspberry-pi-4",)
         >>> [t.x for t in panel.figure.data][0]
-        ('raspberry-pi-4', 'esp32-s3')
+        ('raspberry-pi-4',)
     """
 
     def __init__(self, data: Any, *, variant: str | None = None) -> None:
@@ -52,7 +52,7 @@ class DevicePanel(Panel):
             raise WorkbenchError("DevicePanel needs device estimates: sweep with devices=[...] (e.g. "
                                  "workbench.grid(..., devices=['raspberry-pi-4', 'esp32-s3'])).")
         self.rows = good[good["device"].notna()]
-        self.metric = (metric_columns(self.data) or ["accuracy"])[0]
+        self.metric = primary_metric(self.data) or "accuracy"
         variants = [str(v) for v in present(self.rows, "variant")]
         if variant is not None and variant not in variants:
             raise WorkbenchError(f"DevicePanel: no variant {variant!r} with device estimates; have "
@@ -111,7 +111,9 @@ class DevicePanel(Panel):
         if d.empty:
             raise WorkbenchError(f"no estimates for {self.variant.value} on {self.runtime.value} for the chosen "
                                  "devices; pick another variant, runtime or more devices.")
-        into(self.figure, compare_figure(d, self.variant.value))
+        from workbench.viz import device_compare
+
+        device_compare(d, self.variant.value, fig=self.figure)
         self.table.value = compare_table(d, self.metric)
 
     def update_fit(self) -> None:
@@ -120,39 +122,6 @@ class DevicePanel(Panel):
 
         viz.device_fit_table(self.data, latency_ms=self.latency_budget.value, min_metric=self.min_accuracy.value,
                              metric=self.metric, runtime=self.runtime.value, fig=self.fit_figure)
-
-
-def compare_figure(d: pd.DataFrame, variant: str) -> Any:
-    """Bars per device for each estimate column that has values; hatched bars: the variant does not fit."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    from workbench.viz import color_of
-
-    cols = [(c, label) for c, label in ESTIMATES if c in d and pd.to_numeric(d[c], errors="coerce").notna().any()]
-    if not cols:
-        raise WorkbenchError(f"{variant}: no device has an estimate (none can run it); see the table's reasons.")
-    names = d["device"].astype(str).tolist()
-    fits = d["fits"].map(lambda v: bool(v) if v is not None and not (isinstance(v, float) and np.isnan(v))
-                         else False).tolist() if "fits" in d else [True] * len(d)
-    fig = make_subplots(rows=1, cols=len(cols), subplot_titles=[label for _, label in cols],
-                        horizontal_spacing=0.08)
-    for i, (c, label) in enumerate(cols, start=1):
-        values = pd.to_numeric(d[c], errors="coerce").to_numpy(float)
-        fig.add_trace(go.Bar(
-            x=names, y=values, name=label, showlegend=False,
-            marker={"color": [color_of("device", n) for n in names],
-                    "pattern": {"shape": ["" if f else "x" for f in fits], "fgcolor": "#FFFFFF"}},
-            text=[fmt(v, ".3g") for v in values], textposition="outside", cliponaxis=False,
-            hovertemplate="<b>%{x}</b><br>" + label + ": %{y:.4g}<extra></extra>"), row=1, col=i)
-        positive = values[np.isfinite(values) & (values > 0)]
-        if len(positive) and positive.max() / positive.min() > 30:
-            fig.update_yaxes(type="log", dtick=1, row=1, col=i)  # powers of ten only: no minor-digit labels
-    fig.update_xaxes(type="category", tickangle=-30)
-    fig.update_layout(plot_bgcolor="white", height=360, margin={"t": 90, "l": 50, "r": 20, "b": 90},
-                      title={"text": f"{variant} on each device (estimates from the device profiles)",
-                             "subtitle": {"text": "hatched: does not fit the device's memory"}, "x": 0.0})
-    return fig
 
 
 def compare_table(d: pd.DataFrame, metric: str) -> str:

@@ -1,9 +1,10 @@
-"""The LLM memory planner as a small ipywidgets app (used by ``dashboards/llm_planner.ipynb``).
+"""`LLMPlanner`: the LLM memory planner as a panel (used by ``dashboards/llm_planner.ipynb``).
 
 Pick a model shape, a weight bit-width, a context length and a batch; the chart (updated in place) stacks weights,
 KV cache and workspace per bit-width and maps how many of each device are needed, and a summary says which
-hardware holds the chosen bit-width. Every control has a ``description`` and can be driven from code or a browser
-test by setting its ``.value``; errors appear in the ``error`` widget instead of vanishing.
+hardware holds the chosen bit-width. The planning is `workbench.plan.llm_memory`, the figure
+`workbench.viz.llm_memory_figure`; every control is a plain ipywidget that a test or a browser drives by setting
+its ``.value``, and an error appears in the panel (`Panel.errors`, `Panel.last_error`) instead of vanishing.
 
 Example:
     >>> app = LLMPlanner()
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 import ipywidgets as widgets
 
 from workbench.plan.llm import GPUS, PRESETS, llm_memory
+from workbench.ui.base import Panel, into
 
 BITS = (16, 8, 6, 4, 3, 2)
 CONTEXTS = (512, 1024, 2048, 4096, 8192, 16384, 32768, 131072)
@@ -26,8 +28,20 @@ TABLE_COLUMNS = ("bits", "params", "bits_per_param", "weight_gb", "kv_cache_gb",
                  "fits_on")
 
 
-class LLMPlanner(widgets.VBox):
-    """Controls (``model``, ``bits``, ``context``, ``batch``), a ``summary``, the ``figure`` and a ``table``."""
+class LLMPlanner(Panel):
+    """How much memory a transformer needs at each bit-width, and which hardware (how many of it) holds it.
+
+    Args:
+        model: the initial model shape (a key of `workbench.plan.PRESETS`).
+        bits: the initial weight bit-width the summary describes (one of `BITS`).
+        context: the initial context length in tokens (one of `CONTEXTS`).
+        devices: device profiles to map besides the GPUs (default: every profile the workbench knows).
+
+    Attributes:
+        model, bits, context, batch: the controls (`Dropdown`, `SelectionSlider` x 2, `IntSlider`).
+        summary: what the chosen bit-width needs and which hardware holds it. figure: the `go.FigureWidget`.
+        table: every bit-width's memory and devices needed (HTML). frame: the planner's table behind them.
+    """
 
     def __init__(self, *, model: str = "Llama-2-7B", bits: int = 4, context: int = 2048,
                  devices: Sequence[Any] | None = None) -> None:
@@ -43,34 +57,31 @@ class LLMPlanner(widgets.VBox):
         self.batch = widgets.IntSlider(value=1, min=1, max=64, description="Batch", continuous_update=False,
                                        style=style)
         self.summary = widgets.HTML(description="Fits")
-        self.error = widgets.HTML(description="")
-        self.table = widgets.HTML(description="")
-        self.frame = None
-        _, fig = self._plan()
-        self.figure = go.FigureWidget(fig)
-        self._refresh()
+        self.table = widgets.HTML()
+        self.figure = go.FigureWidget()
+        self.frame: Any = None
+        controls = widgets.HBox([self.model, self.bits, self.context, self.batch],
+                                layout=widgets.Layout(flex_flow="row wrap"))
+        super().__init__([controls, self.summary, self.figure, self.table])
+        self.add_class("wb-llm")
+        for name in ("model", "bits", "context", "batch", "summary", "figure", "table"):
+            getattr(self, name).add_class(f"wb-llm-{name}")  # stable hooks for browser tests
         for w in (self.model, self.bits, self.context, self.batch):
-            w.observe(lambda _change: self._refresh(), "value")
-        controls = widgets.HBox([self.model, self.bits, self.context, self.batch])
-        super().__init__([controls, self.summary, self.error, self.figure, self.table])
+            w.observe(self.guard(lambda _change: self.update()), names="value")
+        self.guard(self.update)()
 
-    def _plan(self) -> tuple[Any, Any]:
+    def plan(self) -> tuple[Any, Any]:
+        """`workbench.plan.llm_memory` for the chosen model, context and batch: ``(table, figure)``."""
         return llm_memory(**PRESETS[self.model.value], bits=BITS, max_seq_len=self.context.value,
                           batch=self.batch.value, devices=self.devices)
 
-    def _refresh(self) -> None:
-        try:
-            df, fig = self._plan()
-        except Exception as e:  # noqa: BLE001 - shown to the user, not swallowed
-            self.error.value = f"<b style='color:#b00'>Error:</b> {type(e).__name__}: {e}"
-            return
-        self.error.value = ""
+    def update(self) -> None:
+        """Re-plan, update the figure in place, and rewrite the summary and the table."""
+        df, fig = self.plan()
+        fig.update_layout(title=f"{self.model.value}: memory at {self.context.value:,} tokens x batch "
+                                f"{self.batch.value}")
+        into(self.figure, fig)
         self.frame = df
-        with self.figure.batch_update():
-            for old, new in zip(self.figure.data, fig.data):
-                old.update(new.to_plotly_json())
-            self.figure.layout.title = f"{self.model.value}: memory at {self.context.value:,} tokens x batch " \
-                                       f"{self.batch.value}"
         row = df.set_index("bits").loc[self.bits.value]
         gpus = ", ".join(f"{int(row[f'n_{g}'])} x {g}" for g in GPUS)
         one = row["fits_on"] or "no single device"
@@ -82,9 +93,4 @@ class LLMPlanner(widgets.VBox):
         self.table.value = df[cols].to_html(index=False, float_format=lambda v: f"{v:.3g}")
 
 
-def llm_planner(**kwargs: Any) -> LLMPlanner:
-    """Build the `LLMPlanner` app (keyword arguments: initial ``model``, ``bits``, ``context``, ``devices``)."""
-    return LLMPlanner(**kwargs)
-
-
-__all__ = ["LLMPlanner", "llm_planner"]
+__all__ = ["BITS", "CONTEXTS", "LLMPlanner"]
