@@ -54,12 +54,13 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
     and library versions that produced the figures.
 
     Example:
-        >>> workbench.report.write_report("results.sqlite", "report.html")
+        >>> write_report(df, "report.html")    # or a store: write_report("results.sqlite", "report.html")
+        PosixPath('report.html')
     """
     from workbench import viz
     from workbench.core.paths import atomic_write
     from workbench.sweeps.analysis import pareto_table
-    from workbench.sweeps.frame import metric_columns
+    from workbench.sweeps.frame import error_mask, primary_metric
     from workbench.sweeps.store import ResultStore
 
     if isinstance(results, (str, Path)):
@@ -72,14 +73,13 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
     df = results
     if df is None or df.empty:
         raise WorkbenchError("the report needs at least one result row; run a sweep first")
-    metrics = metric_columns(df)
-    metric = "accuracy" if "accuracy" in metrics else (metrics[0] if metrics else None)
+    metric = primary_metric(df)
     if metric is None:
         raise WorkbenchError("the results hold no task metric column (e.g. accuracy)")
     tasks = sorted(map(str, df["task"].dropna().unique())) if "task" in df else []
     title = title or f"Edge Workbench sweep report: {', '.join(tasks) or 'results'}"
-    ok = df[df["error"].isna()] if "error" in df else df
-    failed = df[df["error"].notna()] if "error" in df else df.iloc[0:0]
+    failed_mask = error_mask(df)
+    ok, failed = df[~failed_mask], df[failed_mask]
 
     figs: list[tuple[str, Any, str]] = []
     per_variant = ok.drop_duplicates(["task", "variant", "runtime"]) if "device" in ok else ok
@@ -140,3 +140,6 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
     return atomic_write(Path(out), lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+__all__ = ["write_report"]

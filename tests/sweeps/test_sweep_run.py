@@ -55,10 +55,8 @@ def test_one_row_per_variant_runtime_and_device_with_configs_and_baseline(serial
 def test_a_second_run_computes_nothing(serial, digits):
     store, df, _ = serial
     seen = []
-    t0 = time.perf_counter()
     again = workbench.sweep(digits, workbench.grid(**GRID), store=store, progress=False, on_result=seen.append)
-    assert seen == []
-    assert time.perf_counter() - t0 < 10  # generous: nothing is compressed, converted or timed
+    assert seen == []  # nothing was computed (no wall-clock bound: the machine is shared)
     cols = ["key", "accuracy", "latency_ms_p50", "created"]
     assert _by_variant(again)[cols].equals(_by_variant(df)[cols])
 

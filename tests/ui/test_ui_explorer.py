@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
-
-import pandas as pd
 import pytest
 
 from workbench import ui
@@ -192,14 +188,21 @@ def test_displays_with_its_figure_state(frame):
     assert len(ex.figure._widget_data) == len(ex.figure.data)
 
 
-def test_control_change_is_quick(frame):
+def test_control_change_updates_the_figure_in_place(frame):
+    # Was a wall-clock test ("median under 1 s") on a shared machine; the speed goal is measured by
+    # benchmarks/ui_latency.py. What a test can pin down: the same figure is updated, never rebuilt.
     ex = ui.TradeoffExplorer(frame)
-    times = []
-    for value in ["size_bytes", "latency_ms_p50"] * 4:
-        t = time.perf_counter()
+    fig = ex.figure
+    traces = list(fig.data)
+    shown = frame[(frame.device == ex.device.value) & frame.error.isna()].set_index("key")
+    for value, title in [("size_bytes", "file size (measured, bytes)"),
+                         ("latency_ms_p50", "latency, median (measured, ms)")] * 2:
         ex.x.value = value
-        times.append(time.perf_counter() - t)
-    assert statistics.median(times) < 1.0  # goal 150 ms (benchmarks/ui_latency.py); generous on a busy machine
+        assert ex.figure is fig and ex.last_error is None
+        assert fig.layout.xaxis.title.text == title
+        assert list(fig.data) == traces  # the same trace objects, their data replaced
+        points = [(k, x) for t in fig.data if t.customdata is not None for k, x in zip(t.customdata, t.x)]
+        assert len(points) == 7 and all(x == shown.loc[k, value] for k, x in points)
 
 
 def test_demo_results_reads_a_results_file(frame, tmp_path, monkeypatch):
@@ -221,3 +224,15 @@ def test_demo_grid():
                                        "unstructured-0.50+q8"]
     assert fast.limit == 200 and fast.devices
     assert len(demo_grid(fast=False)) > len(fast)
+
+
+def test_fast_mode_has_one_parser(monkeypatch):
+    from workbench.core.env import fast_mode
+    from workbench.ui import data
+
+    assert data.fast_mode is fast_mode
+    for value, on in [("1", True), ("true", True), (" YES ", True), ("0", False), ("", False), ("no", False)]:
+        monkeypatch.setenv("WORKBENCH_FAST", value)
+        assert fast_mode() is on
+    monkeypatch.delenv("WORKBENCH_FAST")
+    assert fast_mode() is False

@@ -127,6 +127,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from workbench import zoo
     from workbench.sweeps import grid as make_grid
     from workbench.sweeps import load_spec, pareto_table, sweep
+    from workbench.sweeps.frame import error_mask
 
     task_name, spec = load_spec(args.spec) if args.spec else (None, None)
     fields = spec.to_dict() if spec is not None else {}
@@ -143,7 +144,7 @@ def _sweep(args: argparse.Namespace) -> int:
           + (f" x {len(g.devices)} device(s)" if g.devices else "") + f", store {args.store}", file=sys.stderr)
     df = sweep(task, g, store=args.store, executor=args.executor, workers=args.workers,
                progress=not args.no_progress, memory=not args.no_memory)
-    failed = df[df["error"].notna()].drop_duplicates(["variant", "runtime"])
+    failed = df[error_mask(df)].drop_duplicates(["variant", "runtime"])
     print(f"\nPareto front of {task.name} ({task.metric} up; file size and measured p50 latency down):\n")
     print(_pareto_text(pareto_table(df, maximize=[task.metric])))
     if len(failed):

@@ -1,4 +1,8 @@
-"""The main job for now: load a task and measure its unmodified model on every runtime, side by side."""
+"""The main job for now: load a task and measure its unmodified model on every runtime, side by side.
+
+Every figure comes from `workbench.measurement.record.measure` (one `Measurement` per runtime); this module
+only lays them out as a table.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from workbench.measurement.latency import time_runner
+from workbench.core.errors import WorkbenchError
+from workbench.measurement.record import measure
 from workbench.runtimes import available_runtimes, runtime
 from workbench.task import Task
 
@@ -35,26 +40,36 @@ def baseline(
     Returns:
         One row per runtime: `runtime`, `version`, the metrics, `latency_ms_p50`, `latency_ms_p90`, `reps`,
         `threads`, `size_bytes`, `artifact`.
+
+    Raises:
+        WorkbenchError: a runtime could not run the model (the `Measurement`'s error).
+
+    Example:
+        >>> table = baseline(task, runtimes=["onnxruntime"], limit=50)
+        >>> list(table.columns[:4]), len(table)
+        (['runtime', 'version', 'accuracy', 'latency_ms_p50'], 1)
     """
     rows = []
     for name in runtimes or available_runtimes():
         if progress:
             progress(f"{task.name}: preparing {name} (converts and caches on first use)")
+        # The runner says which library version runs the model and which file it loads (none for a torch
+        # model in memory); `measure` evaluates and times it.
         run = runtime(task.model, name, threads=threads)
         if progress:
             progress(f"{task.name}: evaluating on {name}")
-        metrics = task.evaluate(run, limit=limit)
-        one = [a[:1] for a in task.example_inputs]
-        stats = time_runner(run, one)
+        m = measure(task.model, task, runtime=name, threads=threads, batch=1, memory=False, limit=limit)
+        if m.error:
+            raise WorkbenchError(f"baseline: {task.name} on {name}: {m.error}")
         rows.append({
             "runtime": name,
             "version": run.version,
-            **metrics,
-            "latency_ms_p50": stats.p50,
-            "latency_ms_p90": stats.p90,
-            "reps": stats.reps,
-            "threads": threads,
-            "batch": 1,
+            **m.metrics,
+            "latency_ms_p50": m.latency_ms_p50,
+            "latency_ms_p90": m.latency_ms_p90,
+            "reps": m.reps,
+            "threads": m.threads,
+            "batch": m.batch,
             "size_bytes": run.artifact.stat().st_size if run.artifact else None,
             "artifact": str(run.artifact) if run.artifact else "(in memory)",
         })

@@ -1,12 +1,15 @@
 """Sweeps: many variants of one model, measured and stored, and the trade-offs they show.
 
 `grid` describes the variants, `sweep` builds and measures them (serially, in a process pool or on Dask) into
-a crash-safe `ResultStore`, `pareto` and `best` read the results.
+a crash-safe `ResultStore`, `pareto`, `best` and `within_budget` read the results. `results_frame` measures a
+few variants into the same layout without a sweep; `workbench.sweeps.frame` owns that layout.
 """
 
-from workbench.sweeps.analysis import best, pareto, pareto_table
+from workbench.sweeps.analysis import best, pareto, pareto_table, within_budget
+from workbench.sweeps.measured import results_frame
 from workbench.sweeps.run import sweep
 from workbench.sweeps.spec import Grid, VariantSpec, grid, load_spec
 from workbench.sweeps.store import ResultStore
 
-__all__ = ["Grid", "ResultStore", "VariantSpec", "best", "grid", "load_spec", "pareto", "pareto_table", "sweep"]
+__all__ = ["Grid", "ResultStore", "VariantSpec", "best", "grid", "load_spec", "pareto", "pareto_table",
+           "results_frame", "sweep", "within_budget"]

@@ -1,19 +1,15 @@
-"""Reading a sweep: the Pareto front and the best variant under constraints."""
+"""Reading a sweep: the Pareto front, the rows within budgets, and the best variant under constraints."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
-
-
-def _ok_rows(df: pd.DataFrame) -> pd.Series:
-    if "error" not in df:
-        return pd.Series(True, index=df.index)
-    return df["error"].isna() | (df["error"].astype("string").fillna("") == "")
+from workbench.sweeps.frame import error_mask
 
 
 def pareto_mask(values: np.ndarray) -> np.ndarray:
@@ -78,7 +74,8 @@ def pareto(
 
     Example:
         >>> front = workbench.pareto(df, maximize=["accuracy"], minimize=["latency_ms_p50"])
-        >>> front[front.pareto][["variant", "accuracy", "latency_ms_p50"]]
+        >>> front.loc[front.pareto, "variant"].tolist()
+        ['q8', 'channel-0.50+q8']
     """
     cols = list(maximize) + list(minimize)
     if not cols:
@@ -89,7 +86,7 @@ def pareto(
     out = df.copy()
     signs = np.array([1.0] * len(maximize) + [-1.0] * len(minimize))
     values = out[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float) * signs
-    values[~_ok_rows(out).to_numpy()] = np.nan
+    values[error_mask(out).to_numpy()] = np.nan
     mask = np.zeros(len(out), dtype=bool)
     if by is None:
         mask = pareto_mask(values)
@@ -102,13 +99,158 @@ def pareto(
     return out
 
 
-CONSTRAINTS = {
-    "min_accuracy": ("accuracy", ">="),
-    "max_latency_ms": (None, "<="),  # measured p50, or the device estimate when a device is given
-    "max_energy_mj": ("energy_mj_est", "<="),
-    "max_size_bytes": ("size_bytes", "<="),
-    "max_memory_bytes": ("peak_mem_bytes", "<="),
+# keyword: (column, comparison, what it asks, the best on offer, why a row misses it). {b}: the budget, {v}: a
+# value, {bm} / {vm}: the same in MB, {metric}: the metric's name. None as column: the `latency_col` /
+# `memory_col` / `metric` argument of `within_budget`.
+BUDGETS: dict[str, tuple[str | None, str, str, str, str]] = {
+    "max_latency_ms": (None, "<=", "latency <= {b:g} ms", "fastest {v:.4g} ms", "latency {v:.3g} ms > {b:g} ms"),
+    "max_energy_mj": ("energy_mj_est", "<=", "energy <= {b:g} mJ/inference", "lowest {v:.4g} mJ",
+                      "energy {v:.3g} mJ > {b:g} mJ"),
+    "max_power_w": ("power_w_est", "<=", "power <= {b:g} W", "lowest {v:.4g} W", "power {v:.3g} W > {b:g} W"),
+    "max_size_bytes": ("size_bytes", "<=", "size <= {bm:.4g} MB", "smallest {vm:.4g} MB",
+                       "size {vm:.3g} MB > {bm:.4g} MB"),
+    "max_memory_bytes": (None, "<=", "memory <= {bm:.4g} MB", "smallest {vm:.4g} MB",
+                         "memory {vm:.3g} MB > {bm:.4g} MB"),
+    "min_metric": (None, ">=", "{metric} >= {b:g}", "best {v:.4g}", "{metric} {v:.4g} < {b:g}"),
 }
+
+
+@dataclass(frozen=True, eq=False)
+class Budget:
+    """One budget checked on every row of a results frame (what `within_budget` returns, one per budget given).
+
+    Attributes:
+        name: the keyword of `within_budget` (``"max_latency_ms"``, ``"min_metric"``, ...; ``"fits"`` for
+            `must_fit`).
+        column: the column it reads.
+        op: ``"<="``, ``">="`` (or ``"=="`` for ``fits``).
+        limit: the budget (``True`` for ``fits``).
+        text: what it asks, in words (``"latency <= 2 ms"``).
+        ok: per row, True where the row meets it (a missing value never does).
+        values: the column as numbers (NaN where missing; all NaN when the frame lacks the column).
+        best: the best value on offer (lowest for ``<=``, highest for ``>=``; NaN for ``fits`` or no value).
+        best_text: the best on offer, in words (``"fastest 2.553 ms"``; empty for ``fits``).
+        present: whether the frame has the column.
+        why_text: the template of `why` (``"latency {v:.3g} ms > {b:g} ms"``; empty for ``fits``).
+    """
+
+    name: str
+    column: str
+    op: str
+    limit: Any
+    text: str
+    ok: pd.Series
+    values: pd.Series
+    best: float
+    best_text: str
+    present: bool
+    why_text: str = ""
+
+    def missed(self) -> pd.Series:
+        """Per row: True where the row has a value and it misses the budget (a missing value is not a miss)."""
+        return ~self.ok & self.values.notna()
+
+    def why(self) -> pd.Series:
+        """Per row: why it misses the budget (``"latency 3.1 ms > 2 ms"``), empty where it does not miss."""
+        missed = self.missed()
+        b = self.limit
+        return pd.Series([self.why_text.format(v=v, vm=v / 1e6, b=b, bm=b / 1e6) if m and self.why_text else ""
+                          for v, m in zip(self.values, missed)], index=self.values.index, dtype=object)
+
+
+def within_budget(
+    df: pd.DataFrame,
+    *,
+    max_latency_ms: float | None = None,
+    max_energy_mj: float | None = None,
+    max_power_w: float | None = None,
+    max_size_bytes: float | None = None,
+    max_memory_bytes: float | None = None,
+    min_metric: float | None = None,
+    metric: str = "accuracy",
+    latency_col: str = "latency_ms_p50",
+    memory_col: str = "peak_mem_bytes",
+    must_fit: bool = False,
+) -> tuple[pd.Series, list[Budget]]:
+    """Which rows meet every budget given, and how each budget fares on its own.
+
+    Lower is better for latency, energy, power, size and memory (``value <= budget``); higher for the metric
+    (``value >= min_metric``). A row without a value for a budget's column does not meet it. Error rows are
+    not dropped here (see `workbench.sweeps.frame.ok_rows`).
+
+    Args:
+        df: results rows.
+        max_latency_ms: budget on `latency_col`.
+        max_energy_mj: budget on ``energy_mj_est`` (the device estimate per inference).
+        max_power_w: budget on ``power_w_est``.
+        max_size_bytes: budget on ``size_bytes`` (the artefact file).
+        max_memory_bytes: budget on `memory_col`.
+        min_metric: the lowest acceptable `metric`.
+        metric: the quality column of `min_metric`.
+        latency_col: ``latency_ms_p50`` (measured) or ``latency_ms_est`` (a device estimate).
+        memory_col: ``peak_mem_bytes`` (measured peak) or any other bytes column.
+        must_fit: also require the ``fits`` column (the estimator's memory check) where the frame has one.
+
+    Returns:
+        ``(mask, budgets)``: `mask` is True for the rows that meet every budget; `budgets` holds one `Budget`
+        per budget given, in the order of the arguments above (``fits`` last), each with its per-row `ok`, the
+        best value on offer and texts to explain a miss.
+
+    Example:
+        >>> mask, budgets = within_budget(df, max_latency_ms=0.08, min_metric=0.97)
+        >>> [(b.text, int(b.ok.sum()), b.best_text) for b in budgets]
+        [('latency <= 0.08 ms', 3, 'fastest 0.05544 ms'), ('accuracy >= 0.97', 2, 'best 1')]
+        >>> df.loc[mask, "variant"].tolist()
+        ['q8']
+        >>> budgets[0].why().tolist()[:3]
+        ['latency 0.0825 ms > 0.08 ms', '', 'latency 0.0846 ms > 0.08 ms']
+    """
+    limits = {"max_latency_ms": max_latency_ms, "max_energy_mj": max_energy_mj, "max_power_w": max_power_w,
+              "max_size_bytes": max_size_bytes, "max_memory_bytes": max_memory_bytes, "min_metric": min_metric}
+    columns = {"max_latency_ms": latency_col, "max_memory_bytes": memory_col, "min_metric": metric}
+    mask = pd.Series(True, index=df.index)
+    out = []
+    for name, limit in limits.items():
+        if limit is None:
+            continue
+        default, op, text, best_text, why_text = BUDGETS[name]
+        col = columns.get(name, default)
+        present = col in df
+        vals = (pd.to_numeric(df[col], errors="coerce").astype(float) if present
+                else pd.Series(np.nan, index=df.index, dtype=float))
+        ok = vals >= limit if op == ">=" else vals <= limit
+        best = vals.max() if op == ">=" else vals.min()
+        fmt = {"b": limit, "bm": limit / 1e6, "metric": metric}
+        out.append(Budget(name, col, op, limit, text.format(**fmt), ok, vals, best,
+                          best_text.format(v=best, vm=best / 1e6), present,
+                          why_text.replace("{metric}", metric)))
+        mask &= ok
+    if must_fit and "fits" in df:
+        ok = df["fits"].astype("boolean").fillna(False).astype(bool)
+        out.append(Budget("fits", "fits", "==", True, "fits the device's memory (estimate)", ok,
+                          ok.astype(float), float("nan"), "", True))
+        mask &= ok
+    return mask, out
+
+
+def missed_reasons(budgets: Sequence[Budget], index: pd.Index) -> pd.Series:
+    """Per row of `index`: the budgets it misses, as ``"; "``-joined `Budget.why` texts (empty: misses none).
+
+    Example:
+        >>> _, budgets = within_budget(df, max_latency_ms=0.08, min_metric=0.97)
+        >>> missed_reasons(budgets, df.index).tolist()[:3]
+        ['latency 0.0825 ms > 0.08 ms', '', 'latency 0.0846 ms > 0.08 ms; accuracy 0.3125 < 0.97']
+    """
+    out = pd.Series("", index=index, dtype=object)
+    for b in budgets:
+        why = b.why().reindex(index).fillna("")
+        out = out.where(why == "", out + np.where(out == "", "", "; ") + why)
+    return out
+
+
+# best's names for the budgets, in the order its message lists them.
+BEST_NAMES = {"min_metric": "min_accuracy", "max_latency_ms": "max_latency_ms", "max_energy_mj": "max_energy_mj",
+              "max_size_bytes": "max_size_bytes", "max_memory_bytes": "max_memory_bytes", "fits": "fits"}
 
 
 def best(
@@ -144,9 +286,10 @@ def best(
         The chosen row (a `pandas.Series`); ``row.attrs`` is not used — the row's own columns say everything.
 
     Example:
-        >>> workbench.best(df, device="raspberry-pi-4", min_accuracy=0.97, max_latency_ms=5)
+        >>> workbench.best(df, device="raspberry-pi-4", min_accuracy=0.97, max_latency_ms=5)["variant"]
+        'q8'
     """
-    rows = df[_ok_rows(df)]
+    rows = df[~error_mask(df)]
     if rows.empty:
         raise WorkbenchError("best: the results hold no successful variant (every row has an error)")
     scope = []
@@ -163,34 +306,23 @@ def best(
         if rows.empty:
             raise WorkbenchError(f"best: no results for device {device!r}; the sweep estimated for: {have or 'none'}")
         latency_col = "latency_ms_est"
-    limits = {"min_accuracy": min_accuracy, "max_latency_ms": max_latency_ms, "max_energy_mj": max_energy_mj,
-              "max_size_bytes": max_size_bytes, "max_memory_bytes": max_memory_bytes}
-    passing = pd.Series(True, index=rows.index)
-    report = []
-    for name, limit in limits.items():
-        if limit is None:
-            continue
-        col, op = CONSTRAINTS[name]
-        col = metric if name == "min_accuracy" else (latency_col if col is None else col)
-        if col not in rows:
-            raise WorkbenchError(f"best: {name} needs column {col!r}, which the results lack"
-                                 + (" (pass device=... for estimates)" if col.endswith("_est") else ""))
-        vals = pd.to_numeric(rows[col], errors="coerce")
-        ok = vals >= limit if op == ">=" else vals <= limit
-        best_val = vals.max() if op == ">=" else vals.min()
-        report.append((name, col, op, limit, int(ok.sum()), best_val))
-        passing &= ok
-    if device is not None and must_fit and "fits" in rows:
-        ok = rows["fits"].astype("boolean").fillna(False).astype(bool)
-        report.append(("fits", "fits", "==", True, int(ok.sum()), None))
-        passing &= ok
+    passing, budgets = within_budget(rows, min_metric=min_accuracy, max_latency_ms=max_latency_ms,
+                                     max_energy_mj=max_energy_mj, max_size_bytes=max_size_bytes,
+                                     max_memory_bytes=max_memory_bytes, metric=metric, latency_col=latency_col,
+                                     must_fit=device is not None and must_fit)
+    by_name = {b.name: b for b in budgets}
+    budgets = [by_name[n] for n in BEST_NAMES if n in by_name]
+    for b in budgets:
+        if not b.present:
+            name = BEST_NAMES[b.name]
+            raise WorkbenchError(f"best: {name} needs column {b.column!r}, which the results lack"
+                                 + (" (pass device=... for estimates)" if b.column.endswith("_est") else ""))
     chosen = rows[passing]
     if chosen.empty:
         where = f" ({', '.join(scope)})" if scope else ""
-        lines = [f"  {name}: {col} {op} {limit}: met by {n} of {len(rows)}"
-                 + (f" (best available {val:.4g})" if val is not None and not pd.isna(val) else "")
-                 for name, col, op, limit, n, val in report]
-        none = [r[0] for r in report if r[4] == 0]
+        lines = [f"  {BEST_NAMES[b.name]}: {b.column} {b.op} {b.limit}: met by {int(b.ok.sum())} of {len(rows)}"
+                 + (f" (best available {b.best:.4g})" if not pd.isna(b.best) else "") for b in budgets]
+        none = [BEST_NAMES[b.name] for b in budgets if not b.ok.any()]
         head = (f"no variant meets {', '.join(none)}" if none else "no variant meets all constraints together")
         raise WorkbenchError(f"best: {head}{where}:\n" + "\n".join(lines))
     obj = latency_col if objective in ("latency_ms_p50", "latency") and device is not None else objective

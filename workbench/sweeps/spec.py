@@ -20,6 +20,7 @@ BITS = (32, 16, 8, 7, 6, 5, 4, 3, 2)
 DEFAULT_PRUNE = (0.0, 0.25, 0.5, 0.75)
 DEFAULT_STRUCTURES = ("unstructured", "channel")
 DEFAULT_BITS = (32, 16, 8, 4, 2)
+SCOPES = ("layer", "global")
 
 
 @dataclass(frozen=True, order=True)
@@ -31,12 +32,19 @@ class VariantSpec:
         structure: ``"unstructured"``, ``"channel"``, ``"2:4"``, or ``None`` when nothing is pruned.
         bits: 32 (float), 16 (fp16) or 2..8 (weight bits).
         recover: fine-tuning steps after pruning (`workbench.Recover`), or ``None``.
+        scope: the pruning scope, ``"layer"`` or ``"global"`` (`workbench.Prune`'s `scope`); the grid's
+            `scope`, a setting of the whole sweep, so it is not part of `to_dict` (nor of the store keys).
     """
 
     prune: float = 0.0
     structure: str | None = None
     bits: int = 32
     recover: int | None = None
+    scope: str = "layer"
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"VariantSpec: scope must be 'layer' or 'global', got {self.scope!r}")
 
     @property
     def is_baseline(self) -> bool:
@@ -56,10 +64,12 @@ class VariantSpec:
             parts.append(f"q{self.bits}")
         return "+".join(parts) or "baseline"
 
-    def configs(self, *, scope: str = "layer") -> list[Any]:
-        """The compression configs that build this variant: Prune, then Recover, then Quantize."""
+    def configs(self, *, scope: str | None = None) -> list[Any]:
+        """The compression configs that build this variant: Prune (with `scope`, default this spec's), then
+        Recover, then Quantize."""
         from workbench.compression import Prune, Quantize, Recover
 
+        scope = self.scope if scope is None else scope
         out: list[Any] = []
         if self.prune:
             out.append(Prune(self.prune, structure=self.structure, scope=scope))
@@ -72,6 +82,7 @@ class VariantSpec:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The grid point as stored in a results row and hashed into its key (`scope` is not part of it)."""
         return {"prune": self.prune, "structure": self.structure, "bits": self.bits, "recover": self.recover}
 
 
@@ -142,7 +153,7 @@ class Grid:
         if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, Integral)
                                        or self.limit < 1):
             raise ValueError(f"grid: limit must be None (whole evaluation split) or >= 1, got {self.limit!r}")
-        if self.scope not in ("layer", "global"):
+        if self.scope not in SCOPES:
             raise ValueError(f"grid: scope must be 'layer' or 'global', got {self.scope!r}")
         kept, dropped = _expand(self)
         object.__setattr__(self, "_variants", tuple(kept))
@@ -229,11 +240,11 @@ def _expand(g: Grid) -> tuple[list[VariantSpec], list[tuple[VariantSpec, str]]]:
     kept: dict[VariantSpec, None] = {}
     dropped: list[tuple[VariantSpec, str]] = []
     for prune, structure, bits, recover in product(g.prune, g.structure, g.bits, g.recover):
-        spec = VariantSpec(prune, structure, bits, recover)
+        spec = VariantSpec(prune, structure, bits, recover, g.scope)
         if prune == 0:
             # Unpruned variants have no structure and nothing to recover: one per bit-width, kept even when
             # every recover value asks for fine-tuning (the unpruned q8 belongs on the chart).
-            canonical = VariantSpec(0.0, None, bits, None)
+            canonical = VariantSpec(0.0, None, bits, None, g.scope)
             if canonical in kept:
                 reason = ("nothing pruned, so nothing to recover" if recover
                           else "prune 0 has no structure: same variant as the unpruned one")
@@ -244,7 +255,7 @@ def _expand(g: Grid) -> tuple[list[VariantSpec], list[tuple[VariantSpec, str]]]:
             dropped.append((spec, "2:4 sparsity removes exactly half: only prune 0.5 applies"))
             continue
         kept[spec] = None
-    baseline = VariantSpec()
+    baseline = VariantSpec(scope=g.scope)
     ordered = [baseline] + [s for s in kept if s != baseline]
     return ordered, dropped
 

@@ -58,6 +58,7 @@ class ResultStore:
         >>> store = ResultStore("results.sqlite")
         >>> df = store.to_frame()              # every stored row
         >>> store.export("results.parquet")    # or .csv
+        PosixPath('results.parquet')
     """
 
     def __init__(self, path: str | Path = "results.sqlite") -> None:

@@ -19,6 +19,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
+from workbench.sweeps.frame import metric_columns as metric_columns  # the results-frame contract, one owner;
+from workbench.sweeps.frame import ok_rows as ok_rows  # re-exported for the panels
+from workbench.sweeps.frame import primary_metric as primary_metric
 
 # Columns that make sense on an axis, in the order the menus list them (the task's metrics come first).
 AXIS_ORDER = (
@@ -119,7 +122,9 @@ def load_results(data: Any) -> pd.DataFrame:
     """A results frame from a DataFrame, a `ResultStore`, or a path (``.sqlite``/``.db``, ``.csv``, ``.parquet``).
 
     Example:
-        >>> df = load_results("results.sqlite")
+        >>> df.to_csv("results.csv", index=False)
+        >>> len(load_results("results.csv")), len(load_results(df))
+        (6, 6)
     """
     from workbench.sweeps import ResultStore
 
@@ -147,23 +152,6 @@ def load_results(data: Any) -> pd.DataFrame:
     if "variant" not in df:
         raise WorkbenchError("these are not sweep results: there is no 'variant' column.")
     return df.reset_index(drop=True)
-
-
-def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows without an error."""
-    if "error" not in df:
-        return df
-    e = df["error"]
-    bad = e.notna() & (e.astype(str).str.strip() != "") & (e.astype(str) != "None")
-    return df[~bad]
-
-
-def metric_columns(df: pd.DataFrame) -> list[str]:
-    """The task metric columns (those with a ``baseline_<metric>`` partner, else ``accuracy`` / ``fidelity``)."""
-    found = [c[len("baseline_"):] for c in df.columns if c.startswith("baseline_") and c[len("baseline_"):] in df]
-    if not found:
-        found = [c for c in ("accuracy", "f1", "fidelity") if c in df]
-    return list(dict.fromkeys(found))
 
 
 def axis_columns(df: pd.DataFrame) -> list[str]:

@@ -3,7 +3,8 @@
 Dashboards call `demo_results()` and nothing else: with ``WORKBENCH_RESULTS`` pointing at a results file
 (`workbench sweep ... --store FILE`, or ``python -m workbench demo``) they show that; otherwise they sweep the
 default model once into the workbench cache (``$WORKBENCH_CACHE/demo/``), and every later page load reads the
-stored rows. ``WORKBENCH_FAST=1`` shrinks the sweep (6 variants, 200 evaluation samples) for tests and CI.
+stored rows. ``WORKBENCH_FAST=1`` shrinks the sweep (6 variants, 200 evaluation samples) for tests and CI
+(`workbench.core.env.fast_mode` is the one parser of that switch; `fast_mode` here is the same function).
 """
 
 from __future__ import annotations
@@ -14,15 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.core.env import fast_mode as fast_mode
 from workbench.core.errors import WorkbenchError
 
 DEMO_DEVICES = ("raspberry-pi-4", "raspberry-pi-5", "jetson-orin-nano", "esp32-s3", "stm32h7", "coral-edge-tpu")
 FAST_DEVICES = ("raspberry-pi-4", "jetson-orin-nano", "esp32-s3")
-
-
-def fast_mode() -> bool:
-    """True when ``WORKBENCH_FAST`` is set to 1 (tests, CI): small grids and evaluation splits."""
-    return os.environ.get("WORKBENCH_FAST", "").strip().lower() in ("1", "true", "yes")
 
 
 def demo_grid(fast: bool | None = None) -> Any:
@@ -77,8 +74,8 @@ def demo_results(task: str = "digits-cnn", *, fast: bool | None = None, results:
         The results frame (one row per variant x runtime x device).
 
     Example:
-        >>> df = demo_results()          # first call sweeps (about a minute fast, a few minutes full), then cached
-        >>> TradeoffExplorer(df)
+        >>> len(demo_results(results=df))  # given results; without: the cached demo sweep (first call sweeps)
+        6
     """
     from workbench.sweeps import sweep
     from workbench.ui.base import load_results
@@ -114,28 +111,18 @@ def task_for(row: pd.Series, task: Any = None) -> Any:
 
 
 def variant_handle(row: pd.Series, task: Any) -> Any:
-    """Rebuild the variant of a results row from its config columns (`prune`, `structure`, `bits`, `recover`).
+    """Rebuild the variant of a results row from its grid point (`workbench.sweeps.frame.spec_of_row`: the
+    config columns `prune`, `structure`, `bits`, `recover`, and the pruning scope).
 
-    Compression is deterministic, so this gives the model the sweep measured (the pruned model is rebuilt with
-    the same scope, read from the row's `lineage`).
+    Compression is deterministic, so this gives the model the sweep measured.
 
     Example:
-        >>> handle = variant_handle(df.iloc[3], zoo.load("digits-cnn"))
-        >>> handle.lineage
+        >>> handle = variant_handle(df.iloc[3], task)
+        >>> [c.label for c in handle.lineage]
+        ['prune-unstructured-0.50-layer', 'q8']
     """
     from workbench.compression import compress
-    from workbench.sweeps.spec import VariantSpec
+    from workbench.sweeps.frame import spec_of_row
 
-    def num(col: str, default: Any) -> Any:
-        v = pd.to_numeric(pd.Series([row.get(col)]), errors="coerce").iloc[0]
-        return default if pd.isna(v) else v
-
-    prune = float(num("prune", 0.0))
-    structure = row.get("structure")
-    structure = None if structure is None or (isinstance(structure, float) and pd.isna(structure)) or not prune \
-        else str(structure)
-    recover = num("recover", None)
-    spec = VariantSpec(prune, structure, int(num("bits", 32)), int(recover) if recover else None)
-    scope = "global" if "-global" in str(row.get("lineage") or "") else "layer"
-    configs = spec.configs(scope=scope)
+    configs = spec_of_row(row).configs()
     return compress(task.model, *configs, task=task) if configs else task.model

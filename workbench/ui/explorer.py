@@ -24,10 +24,10 @@ from workbench.ui.base import (
     bits_of,
     fmt,
     load_results,
-    metric_columns,
     note_html,
     ok_rows,
     present,
+    primary_metric,
     structure_of,
     table_html,
 )
@@ -73,7 +73,7 @@ class TradeoffExplorer(Panel):
         details: the clicked variant's figures. export: the `ExportBox`.
 
     Example:
-        >>> ex = TradeoffExplorer(workbench.ui.demo_results())
+        >>> ex = TradeoffExplorer(df)  # or workbench.ui.demo_results(): a stored or cached sweep
         >>> ex.y.value = "size_bytes"; ex.bits.value = (8,)
         >>> ex.figure.layout.yaxis.title.text
         'file size (measured, bytes)'
@@ -90,7 +90,7 @@ class TradeoffExplorer(Panel):
         if good.empty:
             raise WorkbenchError(f"all {len(self.data)} result rows have an error (see the 'error' column); "
                                  "nothing to explore.")
-        self.metric = (metric_columns(self.data) or ["accuracy"])[0]
+        self.metric = primary_metric(self.data) or "accuracy"
         has_device = "device" in good and good["device"].notna().any()
         cols = [c for c in axis_columns(good) if has_device or not c.endswith("_est")]
         if not cols:

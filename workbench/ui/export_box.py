@@ -61,7 +61,8 @@ class ExportBox(Panel):
     def __init__(self, *, task: Any = None, out_dir: str | Path | None = None, sign_with: str | Path | None = None,
                  limit: int | None = None, show_manifest: bool = False) -> None:
         from workbench.artifacts import TARGETS
-        from workbench.ui.data import export_dir, fast_mode
+        from workbench.core.env import fast_mode
+        from workbench.ui.data import export_dir
 
         self.task = task
         self.show_manifest = show_manifest

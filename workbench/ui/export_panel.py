@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui.base import Panel, load_results, metric_columns, ok_rows
+from workbench.ui.base import Panel, load_results, ok_rows, primary_metric
 from workbench.ui.explorer import details_html
 from workbench.ui.export_box import ExportBox
 
@@ -33,6 +33,7 @@ class ExportPanel(Panel):
         >>> panel = ExportPanel(df, out_dir="exports")
         >>> panel.export.target.value = "onnx"; panel.export.button.click()
         >>> panel.export.artifact.path.name
+        'digits-cnn-q8-onnx.onnx'
     """
 
     def __init__(self, data: Any, *, task: Any = None, out_dir: str | Path | None = None,
@@ -43,7 +44,7 @@ class ExportPanel(Panel):
         good = ok_rows(self.data)
         if good.empty:
             raise WorkbenchError("every result row has an error; nothing to export.")
-        self.metric = (metric_columns(self.data) or ["accuracy"])[0]
+        self.metric = primary_metric(self.data) or "accuracy"
         if "key" not in good:
             good = good.assign(key=good.index.astype(str))
             self.data = self.data.assign(key=self.data.index.astype(str))

@@ -70,9 +70,10 @@ def serve(notebook: str | os.PathLike = "tradeoff_explorer", port: int | None = 
         ``(process, url)``.
 
     Example:
-        >>> proc, url = serve("tradeoff_explorer", results="results.sqlite")
-        >>> print(url)            # open it in a browser
-        >>> proc.terminate()
+        >>> proc, url = serve("tradeoff_explorer")   # results="results.sqlite" shows a stored sweep
+        >>> url.startswith("http://127.0.0.1:")     # open it in a browser
+        True
+        >>> stop(proc)
     """
     path = dashboard_path(notebook)
     port = port or free_port()
@@ -83,7 +84,7 @@ def serve(notebook: str | os.PathLike = "tradeoff_explorer", port: int | None = 
             raise WorkbenchError(f"results file {res} does not exist; run a sweep with --store {res} first.")
         full_env["WORKBENCH_RESULTS"] = str(res)
     log_path = Path(log) if log is not None else Path(tempfile.mkstemp(prefix="workbench-voila-", suffix=".log")[1])
-    out = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed by it on exit
+    out = open(log_path, "wb")  # handed to the child process; this copy is closed below
     proc = subprocess.Popen(voila_command(path, port), stdout=out, stderr=subprocess.STDOUT, env=full_env,
                             cwd=str(path if path.is_dir() else path.parent), stdin=subprocess.DEVNULL)
     out.close()

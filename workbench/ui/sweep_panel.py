@@ -16,7 +16,8 @@ import ipywidgets as widgets
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui.base import Panel, axis_options, note_html, ok_rows
+from workbench.sweeps.frame import error_mask
+from workbench.ui.base import Panel, axis_options, note_html, ok_rows, primary_metric
 
 FILE = "(a model file)"
 PRUNE_CHOICES = (0.0, 0.25, 0.5, 0.75)
@@ -44,8 +45,8 @@ class SweepPanel(Panel):
         >>> panel = SweepPanel("digits-cnn", limit=100, memory=False)
         >>> panel.bits.value = (32, 8); panel.prune.value = (0.0, 0.5)
         >>> panel.run_button.click()
-        >>> len(panel.results)
-        6
+        >>> len(panel.results)  # 2 prune ratios (channel) x 2 bit-widths, on onnxruntime, for raspberry-pi-4
+        4
     """
 
     def __init__(self, task: Any = None, *, store: Any = None, limit: int | None = None,
@@ -54,9 +55,9 @@ class SweepPanel(Panel):
 
         import workbench
         from workbench import zoo
+        from workbench.core.env import fast_mode
         from workbench.runtimes import available_runtimes
         from workbench.sweeps.spec import STRUCTURES
-        from workbench.ui.data import fast_mode
 
         self._task = None if task is None or isinstance(task, str) else task
         names = list(zoo.names())
@@ -194,7 +195,7 @@ class SweepPanel(Panel):
         self.results = df
         self.progress.value = self.progress.max
         self.progress.bar_style = "success"
-        bad = len(df) - len(ok_rows(df))
+        bad = int(error_mask(df).sum())
         self.status.value = note_html(f"Done: {len(df)} rows ({len(g)} variants), {bad} with errors."
                                       + (" Dropped: " + html.escape("; ".join(f"{v}: {r}" for v, r in
                                                                                df.attrs.get("dropped", [])[:5]))
@@ -219,7 +220,7 @@ class SweepPanel(Panel):
     def _show_failures(self, df: pd.DataFrame) -> None:
         if "error" not in df:
             return
-        bad = df.loc[df.index.difference(ok_rows(df).index)]
+        bad = df[error_mask(df)]
         if bad.empty:
             self.failures.value = ""
             return
@@ -239,7 +240,7 @@ class SweepPanel(Panel):
             df = frame(self.rows)
         good = ok_rows(df)
         x = self.x.value
-        metric = next((c for c in ("accuracy", "f1", "fidelity") if c in good), None)
+        metric = primary_metric(good)
         if good.empty or metric is None or x not in good or pd.to_numeric(good[x], errors="coerce").isna().all():
             return  # nothing plottable yet (the first rows failed, or no device rows for an estimate axis)
         viz.update_pareto(self.figure, good, x=x, y=metric, color="bits")
@@ -249,7 +250,7 @@ def task_from_file(path: str | Path, *, samples: int = 64, seed: int = 0) -> Any
     """A task for a bare model file: random inputs shaped by its input spec; the metric is fidelity to itself.
 
     Example:
-        >>> task = task_from_file("model.onnx")
+        >>> task = task_from_file(workbench.runtime(task.model, "onnxruntime").artifact)  # any model file
         >>> task.metric
         'fidelity'
     """

@@ -1,0 +1,137 @@
+"""Units of sweep work: one variant on one runtime, its store keys, and how a worker builds and measures it.
+
+A worker never receives a live model: it gets a `TaskRef` and loads the task itself (once per process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.sweeps.frame import spec_columns
+from workbench.sweeps.spec import Grid, VariantSpec
+
+# Bump when a change to the measuring code should invalidate stored results.
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """How a worker process gets the task: a zoo name, or a model file plus evaluation arrays.
+
+    Workers load the task themselves from this small picklable spec; a live model object never travels.
+    """
+
+    zoo: str | None = None
+    model_path: str | None = None
+    inputs: tuple[Any, ...] = ()
+    labels: Any = None
+    name: str | None = None
+
+    def load(self) -> Any:
+        from workbench import zoo
+        from workbench.task import Task
+
+        if self.zoo:
+            return zoo.load(self.zoo)
+        return Task.from_model(self.model_path, list(self.inputs), self.labels, name=self.name)
+
+
+def task_ref(task: Any) -> TaskRef | None:
+    """A spec workers can load the task from, or None when only this process can run it."""
+    from workbench import zoo
+
+    if task.name in zoo.names() and zoo.load(task.name) is task:
+        return TaskRef(zoo=task.name)
+    path = task.model.path
+    if path is not None and not task.model.lineage and os.path.exists(path):
+        return TaskRef(model_path=str(path), inputs=tuple(task.eval_inputs), labels=task.eval_labels, name=task.name)
+    return None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One variant on one runtime, with the store keys of its rows (one per device, or one)."""
+
+    spec: VariantSpec
+    runtime: str
+    key: str
+    row_keys: tuple[tuple[str | None, str], ...]
+
+
+def unit_hash(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def units(task: Any, g: Grid, versions: dict[str, str]) -> list[Unit]:
+    """Every variant × runtime of the grid, keyed by everything that determines its result."""
+    devices: list[str | None] = list(g.devices) or [None]
+    settings = {"threads": g.threads, "limit": g.limit, "scope": g.scope, "schema": SCHEMA_VERSION}
+    out = []
+    for spec in g.variants:
+        for rt in g.runtimes:
+            key = unit_hash(task.model.fingerprint, task.name, spec.to_dict(), rt, settings, versions)
+            out.append(Unit(spec, rt, key, tuple((d, unit_hash(key, d)) for d in devices)))
+    return out
+
+
+def run_unit(task: Any, spec: VariantSpec, runtime: str, g: Grid, *, memory: bool = True) -> list[dict[str, Any]]:
+    """Build and measure one variant on one runtime; returns its rows (errors become rows, never exceptions)."""
+    from workbench.core.errors import first_line
+    from workbench.measurement.record import Measurement, measure
+
+    t0 = time.perf_counter()
+    try:
+        variant = _build(task, spec.configs(scope=g.scope))
+    except Exception as e:  # noqa: BLE001 - a variant that cannot be built is a stored row, the sweep goes on
+        m = Measurement(variant=spec.label, runtime=runtime, threads=g.threads, batch=1, task=task.name,
+                        error=f"compress: {type(e).__name__}: {first_line(e)}")
+        rows = m.rows()
+        if g.devices:
+            rows = [{**rows[0], "device": d} for d in g.devices]
+    else:
+        m = measure(variant, task, runtime=runtime, threads=g.threads, devices=g.devices, limit=g.limit,
+                    memory=memory)
+        rows = m.rows()
+    seconds = time.perf_counter() - t0
+    return [{**r, **spec_columns(spec), "seconds": seconds} for r in rows]
+
+
+_TASKS: dict[TaskRef, Any] = {}
+
+
+_PRUNED: dict[tuple[str, str], Any] = {}
+
+
+def _build(task: Any, configs: list[Any]) -> Any:
+    """Compress; the pruned-and-recovered model is shared by the bit-widths that follow it in the grid.
+
+    Variants are pure (each config returns a new handle), so reusing the float pruned model for q8, q4, ...
+    gives the same result as rebuilding it, without re-running pruning and fine-tuning for every bit-width.
+    """
+    from workbench.compression import compress
+
+    head = [c for c in configs if c.kind in ("prune", "recover")]
+    tail = configs[len(head):]
+    if not head:
+        return compress(task.model, *tail, task=task)
+    key = (task.name + task.model.fingerprint, json.dumps([c.to_dict() for c in head], sort_keys=True, default=str))
+    if key not in _PRUNED:
+        if len(_PRUNED) >= 4:
+            _PRUNED.pop(next(iter(_PRUNED)))
+        _PRUNED[key] = compress(task.model, *head, task=task)
+    return compress(_PRUNED[key], *tail, task=task)
+
+
+def remote_unit(ref: TaskRef, spec: VariantSpec, runtime: str, g: Grid, memory: bool) -> list[dict[str, Any]]:
+    """`run_unit` in a worker process: load the task from its spec (once per process) and run."""
+    import torch
+
+    torch.set_num_threads(g.threads)
+    if ref not in _TASKS:
+        _TASKS[ref] = ref.load()
+    return run_unit(_TASKS[ref], spec, runtime, g, memory=memory)
