@@ -29,8 +29,8 @@ import numpy as np
 
 import workbench
 from workbench import zoo
-from workbench.core.errors import WorkbenchError
 from workbench.artifacts import TARGETS
+from workbench.core.errors import WorkbenchError
 from workbench.measurement.latency import time_runner
 
 FP32_OF = {"onnx": ("onnx",), "tflite": ("tflite",), "torchscript": ("torchscript", "pt2"),

@@ -23,9 +23,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiny_models import make_tiny_cnn
 
 import workbench
-from tiny_models import make_tiny_cnn
 from workbench import ModelHandle, WorkbenchError
 
 EXTENSIONS = [".onnx", ".tflite", ".pt", ".pt2", ".pth"]

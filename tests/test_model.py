@@ -10,9 +10,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from tiny_models import TINY_INPUT_SHAPE, TINY_OUTPUT_SHAPE, TINY_PARAMS, TinyCNN, make_tiny_cnn
 
 import workbench
-from tiny_models import TINY_INPUT_SHAPE, TINY_OUTPUT_SHAPE, TINY_PARAMS, TinyCNN, make_tiny_cnn
 from workbench import ModelHandle, TensorSpec, WorkbenchError
 
 FORMATS = ["module", "torchscript", "pt2", "onnx", "onnx_external", "tflite"]

@@ -1,13 +1,18 @@
-"""Notebooks are thin (no def/class), stored without outputs, and run top to bottom."""
+"""Notebooks are thin (no def/class), stored without outputs, call only public names, and run top to bottom."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+DASHBOARDS = sorted((ROOT / "dashboards").glob("*.ipynb"))
 
 
 def test_there_are_notebooks():
@@ -23,6 +28,33 @@ def test_notebook_is_thin_and_clean(path):
             lines = cell.source.splitlines()
             assert not any(ln.lstrip().startswith(("def ", "class ")) for ln in lines), "logic belongs in workbench/"
             assert len(lines) <= 8, f"{path.name}: keep cells short"
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the parent is a module, not a package
+        return False
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + DASHBOARDS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebook_imports_only_public_names(path):
+    """`from workbench.x import y`: y is in x's `__all__` (the module's public surface), never an internal."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "workbench":
+                module = importlib.import_module(node.module)
+                public = getattr(module, "__all__", None)
+                for alias in node.names:
+                    if _is_module(f"{node.module}.{alias.name}"):
+                        assert not alias.name.startswith("_"), f"{path.name}: imports a private module"
+                        continue  # a public subpackage or module: workbench.viz, workbench.ui, ...
+                    assert public is not None and alias.name in public, (
+                        f"{path.name}: `from {node.module} import {alias.name}` is not in {node.module}.__all__")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

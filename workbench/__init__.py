@@ -29,9 +29,10 @@ from workbench.formats.loader import load
 from workbench.hardware import Estimate, device, devices, estimate
 from workbench.hardware.profile import DeviceProfile
 from workbench.measurement import Measurement, measure, profile_layers, to_frame
+from workbench.measurement.baseline import baseline
 from workbench.measurement.calibrate import calibrate_host
 from workbench.runtimes import RUNTIMES, Runner, available_runtimes, runtime
-from workbench.sweeps import Grid, ResultStore, best, grid, pareto, sweep
+from workbench.sweeps import Grid, ResultStore, best, grid, pareto, results_frame, sweep
 from workbench.task import Task
 
 __version__ = VERSION
@@ -51,7 +52,9 @@ __all__ = [
     "device",
     "devices",
     "estimate",
+    "baseline",
     "measure",
+    "results_frame",
     "profile_layers",
     "to_frame",
     "LowRank",

@@ -151,8 +151,12 @@ class Task:
             name: task name (defaults to the model's name).
 
         Example:
-            >>> task = Task.from_model(handle, [x], labels=y)
-            >>> task.evaluate(workbench.runtime(task.model, "onnxruntime"))["accuracy"]
+            >>> import torch
+            >>> x = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
+            >>> y = (x[:, 0] > 0).astype(np.int64)
+            >>> mine = workbench.Task.from_model(torch.nn.Linear(4, 2), [x], labels=y, name="mine")
+            >>> mine.metric, 0.0 <= mine.evaluate(workbench.runtime(mine.model, "onnxruntime"))["accuracy"] <= 1.0
+            ('accuracy', True)
         """
         from workbench.formats.loader import load
 

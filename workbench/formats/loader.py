@@ -183,7 +183,7 @@ def _is_onnx(path: Path) -> bool:
         import onnx
 
         return len(onnx.load_model(str(path), load_external_data=False).graph.node) > 0
-    except Exception:  # any parse failure just means "not ONNX"
+    except Exception:  # noqa: BLE001 - any parse failure just means "not ONNX"
         return False
 
 

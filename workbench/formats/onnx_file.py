@@ -110,7 +110,7 @@ def session_source(path: Path, has_external_data: bool | None = None) -> str | b
     if has_external_data is None:
         try:
             proto = onnx.load(str(path), load_external_data=False)
-        except Exception:  # let ORT report the problem with the file itself
+        except Exception:  # noqa: BLE001 - let ORT report the problem with the file itself
             return str(path)
         has_external_data = bool(_external_files(path, proto))
     if not has_external_data:
@@ -129,7 +129,7 @@ def _try_session(path: Path, has_external_data: bool) -> str | None:
     opts.intra_op_num_threads = 1
     try:
         ort.InferenceSession(session_source(path, has_external_data), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
+    except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/NotImplemented types
         return first_line(e)
     return None
 

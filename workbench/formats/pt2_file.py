@@ -268,7 +268,7 @@ def load_exported_program(path: Path, examples: list[np.ndarray] | None, name: s
     try:
         with no_unpickling(blocked):
             ep = torch.export.load(str(path))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - kept and reported below, after the unpickling check
         error = e
     if blocked:
         raise WorkbenchError(

@@ -20,7 +20,7 @@ def _check_zip_crc(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             bad = zf.testzip()
-    except Exception as e:  # noqa: BLE001 - any failure to read the archive is corruption
+    except Exception as e:
         raise WorkbenchError(f"{path}: the archive is corrupt ({first_line(e)}). Re-save the model.") from e
     if bad is not None:
         raise WorkbenchError(f"{path}: the archive is corrupt (entry {bad!r} fails its checksum). Re-save the model.")

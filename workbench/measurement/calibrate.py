@@ -203,7 +203,7 @@ def calibrate_host(
     runtime: str = "onnxruntime",
     threads: int = 1,
     *,
-    variants: dict[str, ModelHandle] | None = None,
+    variants: dict[str, ModelHandle] | Sequence[str] | None = None,
     rounds: int = 5,
     seconds: float = 0.2,
     clock: str = "cpu",
@@ -215,7 +215,8 @@ def calibrate_host(
         tasks: zoo tasks whose models join the calibration set.
         runtime: runtime to time (``"onnxruntime"``, ``"litert"`` or ``"torch"``).
         threads: intra-op threads (the peak is per core x threads).
-        variants: extra handles by name; default: `calibration_variants` (width-scaled CNNs, MLPs, transformers).
+        variants: extra handles by name, or names of `calibration_variants` (e.g. ``["cnn-w0.5", "mlp-small"]``);
+            default: all of `calibration_variants` (width-scaled CNNs, MLPs, transformers, 1-D CNNs, an LSTM).
         rounds, seconds: interleaved timing rounds and seconds per variant per round.
         clock: ``"cpu"`` (calling-thread CPU time; robust on a shared machine, threads=1 only) or ``"wall"``.
         save: write the fitted profile to ``<cache>/host_profile.yaml`` (used by ``device("host")`` afterwards).
@@ -225,14 +226,19 @@ def calibrate_host(
         `estimated_ms` and `error` (estimated / measured - 1).
 
     Example:
-        >>> prof, df = workbench.calibrate_host(rounds=2, seconds=0.1)
-        >>> bool((df.error.abs() < 0.5).all())
-        True
+        >>> prof, df = workbench.calibrate_host(tasks=("digits-cnn",), variants=["cnn-w0.5", "mlp-small"],
+        ...                                     rounds=1, seconds=0.05, save=False)
+        >>> prof.name, sorted(df.variant)
+        ('host', ['cnn-w0.5', 'digits-cnn', 'mlp-small'])
     """
     if not isinstance(threads, int) or threads < 1:
         raise WorkbenchError(f"threads must be a positive integer, got {threads!r}.")
     handles = calibration_variants(tasks, synthetic=False)
-    handles.update(variants if variants is not None else calibration_variants((), synthetic=True))
+    if variants is None:
+        variants = calibration_variants((), synthetic=True)
+    elif not isinstance(variants, dict):
+        variants = calibration_variants((), names=list(variants))
+    handles.update(variants)
     times = measure_latencies(handles, runtime=runtime, threads=threads, rounds=rounds, seconds=seconds, clock=clock)
     prof = fit_host(handles, dict(zip(times["variant"], times["measured_ms"])), threads=threads, runtime=runtime,
                     clock=clock, save=save)

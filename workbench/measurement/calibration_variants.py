@@ -35,7 +35,7 @@ def _classes() -> dict[str, type]:
 
         def __init__(self, width: float) -> None:
             super().__init__()
-            w = lambda c: max(4, int(round(c * width)))  # noqa: E731
+            w = lambda c: max(4, int(round(c * width)))
             self.stem = ConvBNReLU(1, w(32), 3, 2)
             self.blocks = nn.Sequential(*(DepthwiseSeparable(w(i), w(o), s) for i, o, s in _DIGITS_BLOCKS))
             self.classifier = nn.Linear(w(_DIGITS_BLOCKS[-1][1]), 10)
@@ -114,7 +114,7 @@ def _classes() -> dict[str, type]:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             b, s, d = x.shape
-            split = lambda t: t.view(b, s, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
+            split = lambda t: t.view(b, s, self.heads, d // self.heads).transpose(1, 2)
             a = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)))
             x = self.ln1(x + self.o(a.transpose(1, 2).reshape(b, s, d)))
             return self.ln2(x + self.down(self.act(self.up(x))))

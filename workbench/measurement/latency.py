@@ -41,6 +41,8 @@ def time_runner(
     finish in reasonable time, and noisy ones get more samples up to the budget.
 
     Example:
+        >>> run = workbench.runtime(task.model, "onnxruntime", threads=1)
+        >>> x = task.example_inputs[0]
         >>> stats = time_runner(run, [x[:1]])
         >>> stats.p50 > 0 and stats.reps >= 30
         True

@@ -62,7 +62,7 @@ def runtime(handle: ModelHandle, name: str = "onnxruntime", *, threads: int | No
     Example:
         >>> task = workbench.zoo.load("digits-cnn")
         >>> run = workbench.runtime(task.model, "onnxruntime", threads=1)
-        >>> run(task.example_inputs[0])[0].shape
+        >>> run(np.zeros((2, 1, 32, 32), np.float32))[0].shape   # one input, batch 2 -> 10 logits each
         (2, 10)
     """
     if not isinstance(handle, ModelHandle):
