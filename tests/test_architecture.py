@@ -138,6 +138,24 @@ def test_the_import_graph_has_no_cycle():
         " <-> ".join(c) for c in cycles)
 
 
+def test_the_folders_depend_on_each_other_one_way():
+    """Coarser than modules: no two folders (subpackages, top-level modules) import each other, even indirectly."""
+    def folder(mod: str) -> str:
+        return ".".join(mod.split(".")[:2])
+
+    g: dict[str, set[str]] = {}
+    for mod, targets in graph().items():
+        g.setdefault(folder(mod), set()).update(folder(t) for t in targets if folder(t) != folder(mod))
+    for targets in list(g.values()):
+        for t in targets:
+            g.setdefault(t, set())
+    g.pop("workbench", None)  # the package root re-exports the public API from everything below it
+    for targets in g.values():
+        targets.discard("workbench")
+    cycles = _cycles(g)
+    assert not cycles, "folders that depend on each other:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
 def test_the_cycle_check_finds_a_cycle():
     # guard against a check that can never fail
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]

@@ -174,3 +174,13 @@ def copy_module(handle: ModelHandle) -> Any:
     if handle.framework != "torch" or handle.module is None:
         raise WorkbenchError(f"{handle.name}: expected a PyTorch model, got {handle.framework}.")
     return copy.deepcopy(handle.module)
+
+
+def covered(name: str, prefixes: tuple[str, ...] | list[str]) -> bool:
+    """Whether layer `name` is one of `prefixes` or inside one of them (``"a.b"`` is inside ``"a"``).
+
+    Example:
+        >>> covered("blocks.0.dw.conv", ["blocks.0"]), covered("blocks.01", ["blocks.0"])
+        (True, False)
+    """
+    return any(name == p or name.startswith(p + ".") for p in prefixes)

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from workbench.compression.base import covered
 from workbench.compression.channel_selection import ChannelGroup, select_units
-from workbench.compression.prune_layers import covered, weight_layers
+from workbench.compression.prune_layers import weight_layers
 from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle
 

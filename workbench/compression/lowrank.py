@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
-from workbench.compression.base import CompressionConfig, copy_module, layer_names, technique, torch_variant
+from workbench.compression.base import CompressionConfig, copy_module, covered, layer_names, technique, torch_variant
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 from workbench.core.quant import quant_meta, quant_record
@@ -103,10 +103,6 @@ def _features(layer: Any) -> tuple[int, int]:
     return int(w.shape[1]), int(w.shape[0])
 
 
-def _covered(name: str, prefixes: tuple[str, ...]) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in prefixes)
-
-
 def _check_exclude(module: Any, cfg: LowRank, model: str) -> None:
     names = [n for n, _ in module.named_modules() if n]
     unknown = [e for e in cfg.exclude if e not in names]
@@ -124,7 +120,7 @@ def _decide(name: str, layer: Any, cfg: LowRank) -> tuple[int, str]:
     """(rank, action) where action is ``"factorise"`` or ``"skip: <reason>"``."""
     n_in, n_out = _features(layer)
     r = rank_for(cfg, n_in, n_out)
-    if _covered(name, cfg.exclude):
+    if covered(name, cfg.exclude):
         return r, "skip: excluded"
     if min(n_in, n_out) < cfg.min_features:
         return r, f"skip: {min(n_in, n_out)} features < min_features={cfg.min_features}"
@@ -246,5 +242,5 @@ def lowrank_torch(handle: ModelHandle, cfg: LowRank, task: Any = None) -> ModelH
     meta: dict[str, Any] = {"lowrank_factorised": done, "lowrank_skipped": skipped}
     quant = quant_record(handle)
     if quant:  # factorised layers hold fresh float weights: they are no longer quantised
-        meta.update(quant_meta(quant.without(lambda layer: _covered(layer, tuple(done)))))
+        meta.update(quant_meta(quant.without(lambda layer: covered(layer, tuple(done)))))
     return torch_variant(handle, module, cfg, meta=meta)

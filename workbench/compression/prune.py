@@ -42,9 +42,9 @@ from enum import StrEnum
 from numbers import Real
 from typing import Any, ClassVar
 
-from workbench.compression.base import CompressionConfig, copy_module, layer_names, technique, torch_variant
+from workbench.compression.base import CompressionConfig, copy_module, covered, layer_names, technique, torch_variant
 from workbench.compression.channel_pruning import prune_channels
-from workbench.compression.prune_layers import covered, protected_layers, weight_layers
+from workbench.compression.prune_layers import protected_layers, weight_layers
 from workbench.compression.prune_onnx import prune_onnx_model
 from workbench.compression.prune_torch import check_torch_model, zero_smallest, zero_two_of_four
 from workbench.core.errors import WorkbenchError

@@ -17,8 +17,6 @@ Example:
     (('0',), ())
     >>> list(weight_layers(net))
     ['0', '2']
-    >>> covered("blocks.0.dw.conv", ["blocks.0"]), covered("blocks.01", ["blocks.0"])
-    (True, False)
 """
 
 from __future__ import annotations
@@ -42,11 +40,6 @@ def weight_layers(module: Any) -> dict[str, Any]:
 
     kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
     return {n: m for n, m in module.named_modules() if n and isinstance(m, kinds)}
-
-
-def covered(name: str, prefixes: tuple[str, ...] | list[str]) -> bool:
-    """Whether layer `name` is one of `prefixes` or inside one of them (``"a.b"`` is inside ``"a"``)."""
-    return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
 def check_exclude(names: list[str], exclude: tuple[str, ...], model: str) -> None:

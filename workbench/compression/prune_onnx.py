@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from workbench.compression.base import CompressionConfig, base_name
-from workbench.compression.prune_layers import check_exclude, covered, n_m_mask
+from workbench.compression.base import CompressionConfig, base_name, covered
+from workbench.compression.prune_layers import check_exclude, n_m_mask
 from workbench.core.handle import ModelHandle
 
 

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.compression.base import compress
+from workbench.compression.base import compress, covered
 from workbench.compression.prune import Prune, Structure
-from workbench.compression.prune_layers import covered
 from workbench.compression.prune_onnx import prunable_weights
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
