@@ -61,3 +61,20 @@ def test_an_old_sweep_resumes_without_recomputing(old_store):
     assert computed == []
     assert sorted(df["variant"]) == sorted(["baseline", "q8", "unstructured-0.50", "unstructured-0.50+q8",
                                             "channel-0.50", "channel-0.50+q8"])
+
+
+def test_todays_estimates_of_the_float_variants_match_the_stored_ones(old_store):
+    """The roofline, its formula text and the model facts are recomputed, not read back: they must not drift."""
+    from workbench.sweeps.frame import spec_of_row
+
+    task = workbench.zoo.load("digits-cnn")
+    with workbench.ResultStore(old_store) as store:
+        rows = [r for r in store.rows() if r["bits"] == 32]
+    assert {r["variant"] for r in rows} == {"baseline", "unstructured-0.50", "channel-0.50"}
+    for row in rows:
+        variant = workbench.compress(task.model, *spec_of_row(row).configs(), task=task)
+        est = workbench.estimate(variant, row["device"]).to_row()
+        for col in ("latency_ms_est", "energy_mj_est", "power_w_est"):
+            assert est[col] == pytest.approx(row[col], rel=1e-9), (row["variant"], col)
+        assert (est["formula"], est["fits"], est["dtype_est"]) == (row["formula"], row["fits"], row["dtype_est"])
+        assert variant.num_params == row["params"], row["variant"]

@@ -34,7 +34,7 @@ from workbench.hardware.catalog import devices as _devices
 from workbench.hardware.profile import DTYPES, DeviceProfile
 
 FORMULA = (
-    "latency = t_inference + Σmodel_layers[max(2·MACs/(peak[dtype]·eff_kind), bytes/(bandwidth·eff_mem)) "
+    "latency = t_inference + Σ_layers[max(2·MACs/(peak[dtype]·eff_kind), bytes/(bandwidth·eff_mem)) "
     "+ calls·t_layer]; bytes = weights + input + output activations (at the bandwidth of the memory level they "
     "fit); "
     "energy = Σ(ops·e_op[dtype] + bytes·e_byte) + (P_active − P_idle)·latency; power(r) = P_idle + energy·r; "
