@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml
 	# CPU torch first (a local wheel on these machines; the plain release elsewhere), so no CUDA build is pulled.
 	$(PY) -m pip install --quiet "torch==2.13.0+cpu" || $(PY) -m pip install --quiet "torch==2.13.0"
 	$(PY) -m pip install --quiet -e ".[test]"
+	# onnx2torch (ONNX -> nn.Module, for channel pruning / Recover on foreign files) declares torchvision, which
+	# it imports only for its NonMaxSuppression and RoiAlign converters; PyPI's torchvision does not import beside
+	# the CPU torch ('operator torchvision::nms does not exist'), so it goes in without dependencies (its others,
+	# numpy, onnx and torch, are already here). workbench.formats.onnx_module imports it without torchvision.
+	$(PY) -m pip install --quiet --no-deps "onnx2torch==1.5.15"
 	@touch $(STAMP)
 
 # Headless Chromium from Debian for the dashboard browser tests (Playwright drives it; no browser download),
