@@ -140,6 +140,8 @@ class Task:
         labels: Any = None,
         *,
         name: str | None = None,
+        train_inputs: Any = None,
+        train_labels: Any = None,
     ) -> Task:
         """Wrap a user's model and data as a task.
 
@@ -149,6 +151,9 @@ class Task:
             labels: class labels for the first output; with them the metric is ``"accuracy"``, without them
                 it is ``"fidelity"`` to the original model (1.0 for the unmodified model on every runtime).
             name: task name (defaults to the model's name).
+            train_inputs / train_labels: a separate training split for `Recover` (labels optional: without them
+                it distils from the original model). Without `train_inputs`, `Recover` trains on `inputs` (and
+                `labels`) themselves, so scores after recovery are optimistic; the description says so.
 
         Example:
             >>> import torch
@@ -177,13 +182,27 @@ class Task:
             label_arr = np.asarray(labels)
             if label_arr.shape[:1] != (n,):
                 raise WorkbenchError(f"Task.from_model: {n} inputs but labels of shape {label_arr.shape}.")
+        description = f"{handle.name} on {n} user-supplied samples"
+        if train_inputs is None:
+            train, train_y = arrays, label_arr
+            description += " (Recover trains on these same samples)"
+        else:
+            train = as_arrays(train_inputs)
+            train_y = None if train_labels is None else np.asarray(train_labels)
+            if len(train) != len(arrays) or any(t.shape[1:] != a.shape[1:] for t, a in zip(train, arrays)):
+                raise WorkbenchError("Task.from_model: train_inputs must have the same inputs and shapes as inputs.")
+            if train_y is not None and train_y.shape[:1] != train[0].shape[:1]:
+                raise WorkbenchError(f"Task.from_model: {train[0].shape[0]} train_inputs but train_labels of shape "
+                                     f"{train_y.shape}.")
         return cls(
             name=name or handle.name,
             model=handle,
             metric="accuracy" if label_arr is not None else "fidelity",
             example_inputs=example,
-            calibration=[a[:128] for a in arrays],
+            calibration=[a[:128] for a in (train if train_inputs is not None else arrays)],
             eval_inputs=arrays,
             eval_labels=label_arr,
-            description=f"{handle.name} on {n} user-supplied samples",
+            train_inputs=train,
+            train_labels=train_y,
+            description=description,
         )

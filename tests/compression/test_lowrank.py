@@ -140,9 +140,16 @@ def test_refuses_bad_input_before_work(digits):
         compress(digits.model, LowRank(0.25, exclude=["blocks.0.pw.cnv"]))
     with pytest.raises(workbench.WorkbenchError, match="factorises no layer"):
         compress(digits.model, LowRank(1.0))  # full rank never saves parameters
-    onnx = workbench.load(workbench.runtime(digits.model, "onnxruntime").artifact)
-    with pytest.raises(workbench.WorkbenchError, match="supports: torch"):
-        compress(onnx, LowRank(0.25))
+
+
+
+def test_an_onnx_file_is_factorised_through_a_module_and_comes_back_as_onnx(digits):
+    onnx = workbench.load(workbench.runtime(digits.model, "onnxruntime").artifact,
+                          example_inputs=digits.example_inputs)
+    thin = compress(onnx, LowRank(0.25))
+    assert thin.framework == "onnx" and thin.num_params < onnx.num_params
+    assert thin.meta["route"][0].startswith("onnx -> onnx2torch") and thin.meta["route"][-1] == "torch -> onnx"
+    assert thin.origin is onnx
 
 
 def test_quantised_layers_that_get_factorised_leave_the_quant_record(digits):

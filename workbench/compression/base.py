@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle, module_fingerprint
 
 Apply = Callable[[ModelHandle, Any, Any], ModelHandle]
@@ -130,15 +130,64 @@ def compress(handle: ModelHandle, *configs: CompressionConfig, task: Any = None)
     for cfg in configs:
         if not isinstance(cfg, CompressionConfig):
             raise WorkbenchError(f"compress() takes compression configs (Prune, Quantize, ...), got {cfg!r}.")
-        fn = _APPLY.get((type(cfg), handle.framework))
+        handle = apply_one(handle, cfg, task)
+    return handle
+
+
+# Formats whose layers the torch techniques cannot rewrite in place (a TorchScript graph, an exported program's
+# functional graph): every technique reaches them through `module_of` and comes back in their format.
+BRIDGED = ("torchscript", "exported_program")
+
+
+def apply_one(handle: ModelHandle, cfg: CompressionConfig, task: Any) -> ModelHandle:
+    """One technique on one model, by the route its format takes; any failure is a `WorkbenchError`.
+
+    In place where a technique has an apply function for the model's framework (ONNX graphs normalised first);
+    through an `nn.Module` (`workbench.formats.onnx_module`) for TorchScript and ExportedProgram models, and
+    for ONNX models when only the PyTorch technique exists; the variant comes back in the model's format.
+    """
+    from workbench.formats.normalize import normalized
+
+    fn = _APPLY.get((type(cfg), handle.framework))
+    torch_fn = _APPLY.get((type(cfg), "torch"))
+    try:
+        if handle.source_format in BRIDGED or (fn is None and torch_fn is not None and handle.framework == "onnx"):
+            return bridged(handle, cfg, task)
         if fn is None:
             ok = supported_frameworks(type(cfg))
             raise WorkbenchError(
                 f"{type(cfg).__name__} does not apply to {handle.framework} models ({handle.name}); it supports: "
-                f"{', '.join(ok) or 'nothing yet'}. Load the PyTorch model instead, or pick another technique."
+                f"{', '.join(ok) or 'nothing yet'}. Load the PyTorch or ONNX model instead, or pick another "
+                "technique."
             )
-        handle = fn(handle, cfg, task)
-    return handle
+        source = normalized(handle) if handle.framework == "onnx" else handle
+        variant = fn(source, cfg, task)
+        if handle.source_format != "module" and variant.meta.get("route") == handle.meta.get("route"):
+            steps = [f"onnxslim ({'; '.join(source.meta['normalized'])})"] if source is not handle else []
+            variant.meta["route"] = [*handle.meta.get("route", []), *steps, f"{cfg.label}: {handle.source_format} "
+                                     "in place"]
+        return variant
+    except WorkbenchError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a bug or a library failure inside a technique: say so, never crash
+        raise WorkbenchError(
+            f"{handle.name}: {cfg.label} failed inside {type(e).__name__}: {first_line(e)}. This model's graph is "
+            "probably one the technique does not handle; exclude the layer named above (exclude=[...]) or try "
+            "another structure/technique, and report it with the model file if it persists."
+        ) from e
+
+
+def bridged(handle: ModelHandle, cfg: CompressionConfig, task: Any) -> ModelHandle:
+    """`cfg` applied to the `nn.Module` form of `handle` by its PyTorch technique, written back in its format."""
+    from workbench.formats.onnx_module import in_format, module_of
+
+    torch_fn = _APPLY.get((type(cfg), "torch"))
+    if torch_fn is None:
+        raise WorkbenchError(f"{type(cfg).__name__} has no PyTorch technique to apply to {handle.name} "
+                             f"({handle.source_format}); it supports: {', '.join(supported_frameworks(type(cfg)))}.")
+    module = module_of(handle)
+    variant = torch_fn(module, cfg, task)
+    return in_format(variant, handle)
 
 
 def torch_variant(handle: ModelHandle, module: Any, cfg: CompressionConfig, **changes: Any) -> ModelHandle:

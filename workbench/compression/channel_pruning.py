@@ -22,7 +22,7 @@ from workbench.core.handle import ModelHandle
 
 
 def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer: bool, norm: int,
-                   round_to: int | None, frozen: tuple[str, ...]) -> dict[str, Any]:
+                   round_to: int | None, frozen: tuple[str, ...], keep_width: tuple[str, ...] = ()) -> dict[str, Any]:
     """Remove the least important channels and heads of `module` in place.
 
     Args:
@@ -33,6 +33,8 @@ def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer:
         norm: 1 or 2, the norm of a channel's weights that scores it.
         round_to: keep a multiple of this many channels per group, or `None`.
         frozen: layer names (covering their submodules) whose weights must keep their shape exactly.
+        keep_width: layer names whose output width must stay (a later constant shape depends on it); their
+            inputs may still shrink.
 
     Returns:
         The variant's meta: ``sparsity`` (weights removed from the layers that shrank), ``pruned_layers``,
@@ -45,6 +47,7 @@ def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer:
     example = [torch.from_numpy(np.ascontiguousarray(a)) for a in handle.example_inputs]
     names = {m: n for n, m in module.named_modules()}
     frozen_mods = {m for n, m in module.named_modules() if n and covered(n, frozen)}
+    kept_wide = [m for n, m in module.named_modules() if n and covered(n, keep_width)]
     try:
         dg = tp.DependencyGraph().build_dependency(module, example_inputs=example)
     except Exception as e:
@@ -54,7 +57,7 @@ def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer:
     attention = _attention_modules(module)
     imp = tp.importance.MagnitudeImportance(p=norm, group_reduction="mean", normalizer="mean")
     groups: list[ChannelGroup] = []
-    for group in dg.get_all_groups(ignored_layers=[head, *frozen_mods], root_module_types=[nn.modules.conv._ConvNd,
+    for group in dg.get_all_groups(ignored_layers=[head, *frozen_mods, *kept_wide], root_module_types=[nn.modules.conv._ConvNd,
                                                                                            nn.Linear]):
         members = [dep.target.module for dep, _ in group]
         if frozen_mods.intersection(members):

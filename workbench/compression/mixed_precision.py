@@ -52,8 +52,6 @@ def _check(task: Any, kind: str, levels: Sequence[float]) -> None:
             raise ValueError(f"quantize levels are bit-widths from 2 to 8, got {lv!r}")
         if kind == "prune" and not 0.0 <= lv < 1.0:
             raise ValueError(f"prune levels are ratios in [0, 1), got {lv!r}")
-    if task.model.framework != "torch":
-        raise WorkbenchError(f"{task.name}: sensitivity analysis needs the PyTorch model; this is {task.model.framework}.")
 
 
 def sensitivity(
@@ -69,7 +67,8 @@ def sensitivity(
     """The task metric with one layer at a time pruned (magnitude) or quantised (per-channel symmetric).
 
     Args:
-        task: the task (its model must be a PyTorch model).
+        task: the task. A model from a file (ONNX, TorchScript, ExportedProgram) is ranked on its `nn.Module`
+            form (`workbench.formats.onnx_module.module_of`), scored against the file's own outputs.
         kind: ``"prune"`` or ``"quantize"``.
         levels: prune ratios or bit-widths (default 0.25/0.5/0.75 or 8/4/2).
         runtime: runtime to evaluate on (``"torch"`` is fastest: no conversion per variant).
@@ -91,22 +90,27 @@ def sensitivity(
     from tqdm.auto import tqdm
 
     from workbench.formats.loader import load
+    from workbench.formats.onnx_module import module_of
     from workbench.runtimes import runtime as make_runtime
 
     levels = tuple(levels if levels is not None else DEFAULT_LEVELS.get(kind, ()))
     _check(task, kind, levels)
-    work = copy.deepcopy(task.model.module).eval()
+    source = module_of(task.model)
+    if source.module is None or source.framework != "torch":  # pragma: no cover - module_of returns modules
+        raise WorkbenchError(f"{task.name}: sensitivity analysis needs a PyTorch module; this is {source.framework}.")
+    work = copy.deepcopy(source.module).eval()
     candidates = _layers(work)
     if layers is not None:
         unknown = [n for n in layers if n not in candidates]
         if unknown:
             raise WorkbenchError(f"{task.name}: unknown layer(s) {unknown}; choose from {list(candidates)[:8]}...")
         candidates = {n: candidates[n] for n in layers}
-    handle = load(work, example_inputs=task.model.example_inputs, name=f"{task.name}-sensitivity")
+    handle = load(work, example_inputs=source.example_inputs, name=f"{task.name}-sensitivity")
+    handle.inputs = list(source.inputs)  # a file fixed at batch 1 stays fed batch by batch
 
     def score() -> float:
         # The torch runner reads the live module; other runtimes need a fresh conversion each time.
-        h = handle if runtime == "torch" else load(work, example_inputs=task.model.example_inputs)
+        h = handle if runtime == "torch" else load(work, example_inputs=source.example_inputs)
         return float(task.evaluate(make_runtime(h, runtime), limit=limit)[task.metric])
 
     baseline = score()

@@ -42,7 +42,15 @@ from enum import StrEnum
 from numbers import Real
 from typing import Any, ClassVar
 
-from workbench.compression.base import CompressionConfig, copy_module, covered, layer_names, technique, torch_variant
+from workbench.compression.base import (
+    CompressionConfig,
+    bridged,
+    copy_module,
+    covered,
+    layer_names,
+    technique,
+    torch_variant,
+)
 from workbench.compression.channel_pruning import prune_channels
 from workbench.compression.prune_layers import protected_layers, weight_layers
 from workbench.compression.prune_onnx import prune_onnx_model
@@ -183,12 +191,23 @@ def _prune_torch(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHand
     module = copy_module(handle)
     fixed, shape = protected_layers(module)
     shape = shape if channel else ()
+    # a module converted from a file: layers whose width a constant in the graph fixes (formats.onnx_module)
+    locked = tuple(handle.meta.get("shape_locked", ()))
     if channel:
         meta = prune_channels(module, handle, ratio=cfg.ratio, per_layer=cfg.scope is Scope.LAYER,
                               norm=1 if cfg.importance is Importance.L1 else 2, round_to=cfg.round_to,
-                              frozen=(*cfg.exclude, *fixed, *shape))
+                              frozen=(*cfg.exclude, *fixed, *shape), keep_width=locked)
+        if not meta["pruned_layers"]:
+            raise WorkbenchError(
+                f"{handle.name}: channel pruning found no channel it may remove"
+                + (f" (the widths of {', '.join(locked)} are fixed by constant shapes later in the graph)"
+                   if locked else "") + "; use structure='unstructured' or '2:4', or exclude fewer layers.")
+        meta["shape_locked"] = list(locked)
     else:
         layers = {n: m for n, m in weight_layers(module).items() if not covered(n, (*cfg.exclude, *fixed))}
+        if not layers:
+            raise WorkbenchError(f"{handle.name}: no Conv/Linear weight to prune"
+                                 + (" outside the excluded layers" if cfg.exclude else "") + ".")
         if cfg.structure is Structure.N_M:
             meta = zero_two_of_four(layers)
         else:
@@ -199,8 +218,7 @@ def _prune_torch(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHand
 
 @technique(Prune, "onnx")
 def _prune_onnx(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHandle:
-    if cfg.structure is Structure.CHANNEL:
-        raise WorkbenchError(f"{handle.name}: channel pruning rewrites the layers and needs the PyTorch model; "
-                             "on ONNX models Prune supports structure='unstructured' and '2:4'.")
+    if cfg.structure is Structure.CHANNEL:  # layers shrink: through an nn.Module, back to ONNX
+        return bridged(handle, cfg, task)
     return prune_onnx_model(handle, cfg, ratio=cfg.ratio, per_layer=cfg.scope is Scope.LAYER,
                             two_four=cfg.structure is Structure.N_M, exclude=cfg.exclude)

@@ -15,6 +15,7 @@ import numpy as np
 
 from workbench.compression.base import CompressionConfig, base_name, covered
 from workbench.compression.prune_layers import check_exclude, n_m_mask
+from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 
 
@@ -68,6 +69,10 @@ def prune_onnx_model(handle: ModelHandle, cfg: CompressionConfig, *, ratio: floa
                                                                     for i in range(1, len(p) + 1)})
     check_exclude(known, exclude, handle.name)
     weights = [w for w in weights if not (covered(w[0], exclude) or w[1] in exclude)]
+    if not weights:
+        raise WorkbenchError(f"{handle.name}: no Conv/Gemm/MatMul weight initializer to prune"
+                             + (" outside the excluded layers" if exclude else "")
+                             + "; nothing here is a pruned variant. Check that this graph has weight layers.")
     inits = {i.name: i for i in proto.graph.initializer}
     arrays = {w[0]: numpy_helper.to_array(inits[w[0]]).copy() for w in weights}
     skipped: list[str] = []

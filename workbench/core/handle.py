@@ -54,6 +54,21 @@ def describe_signature(specs: Sequence[TensorSpec]) -> str:
     return "(" + ", ".join(s.describe() for s in specs) + ")"
 
 
+def fixed_batch_of(specs: Sequence[TensorSpec]) -> int | None:
+    """The batch size every input is fixed at (their first dimension, all equal), or `None` when any is free.
+
+    Example:
+        >>> fixed_batch_of([TensorSpec("x", (1, 3, 8, 8), "float32")]), fixed_batch_of([TensorSpec("x", (None, 3), "float32")])
+        (1, None)
+    """
+    firsts = {s.shape[0] if s.shape else None for s in specs}
+    if len(firsts) != 1:
+        return None
+    (b,) = firsts
+    return b if isinstance(b, int) and b > 0 else None
+
+
+
 @dataclass(eq=False)
 class ModelHandle:
     """A loaded model: what it is, what it takes and returns, and a content fingerprint.

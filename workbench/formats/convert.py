@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from workbench.core.errors import WorkbenchError, first_line
-from workbench.core.handle import ModelHandle
+from workbench.core.handle import ModelHandle, fixed_batch_of
 from workbench.core.paths import atomic_write, cache_dir
 
 
@@ -81,8 +81,10 @@ def _export_onnx(handle: ModelHandle, examples: list[np.ndarray], out: Path) -> 
     import torch
 
     module = handle.module
-    # A batch of >= 2 keeps the exporter from specialising the batch dimension to 1.
-    args = tuple(torch.from_numpy(np.ascontiguousarray(batch_at_least_2(a))) for a in examples)
+    fixed = fixed_batch_of(handle.inputs)  # exported for one batch size (a .pt2 fixed at 1): keep it
+    # Otherwise a batch of >= 2 keeps the exporter from specialising the batch dimension to 1.
+    args = tuple(torch.from_numpy(np.ascontiguousarray(_at_batch(a, fixed) if fixed else batch_at_least_2(a)))
+                 for a in examples)
     input_names = [s.name for s in handle.inputs]
     output_names = [s.name for s in handle.outputs] or None
 
@@ -101,7 +103,7 @@ def _export_onnx(handle: ModelHandle, examples: list[np.ndarray], out: Path) -> 
                     torch.onnx.export(
                         module, args, str(tmp_file), dynamo=True, external_data=False,
                         input_names=input_names, output_names=output_names,
-                        dynamic_shapes=tuple({0: batch} for _ in args),
+                        dynamic_shapes=None if fixed else tuple({0: batch} for _ in args),
                     )
         except Exception as e:
             raise WorkbenchError(
@@ -145,6 +147,11 @@ def _export_tflite(handle: ModelHandle, examples: list[np.ndarray], out: Path) -
             ) from e
 
     atomic_write(out, write)
+
+
+def _at_batch(a: np.ndarray, n: int) -> np.ndarray:
+    """`a` with exactly `n` rows (repeating rows when it has fewer)."""
+    return np.resize(a, (n, *a.shape[1:])) if a.shape[0] != n else a
 
 
 def batch_at_least_2(a: np.ndarray) -> np.ndarray:

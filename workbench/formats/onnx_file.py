@@ -56,6 +56,11 @@ def load_onnx(path: Path, examples: list[np.ndarray] | None, name: str) -> Model
     num_params = sum(
         int(np.prod(i.dims)) if i.dims else 1 for i in proto.graph.initializer if i.data_type != onnx.TensorProto.INT64
     )
+    # Some toolchains (paddle2onnx) keep the weights in Constant nodes instead: count those tensors too.
+    num_params += sum(
+        int(np.prod(a.t.dims)) for n in proto.graph.node if n.op_type == "Constant" for a in n.attribute
+        if a.name == "value" and a.t.dims and a.t.data_type != onnx.TensorProto.INT64
+    )
     return ModelHandle(
         framework="onnx",
         inputs=inputs,

@@ -68,13 +68,19 @@ def realize(handle: ModelHandle, runtime: str, task: Any = None) -> Realized:
     structures = prune_structures(handle)
     sparse = sorted(structures & {"unstructured", "2:4"})
     sparse_note = f"{'/'.join(sparse)} sparsity simulated (dense kernels)" if sparse else ""
+    needs = Needs(quant_record(handle), sparse_note)
     if handle.framework != "torch":
-        return Realized(runtime, handle, handle.path, not sparse,
-                        join_notes(f"{handle.framework} file as loaded", sparse_note))
+        done = handle.meta.get("realised")  # the file already holds integer/fp16 kernels (quantised in place)
+        if handle.framework == "onnx" and runtime == "onnxruntime" and needs.quantised and not done:
+            # an ONNX file whose weights were fake-quantised in place: made real like a torch variant's export
+            return importlib.import_module(REALIZERS[runtime].module).realize_variant(handle, runtime, task, needs)
+        simulated = needs.quantised and not done
+        return Realized(runtime, handle, handle.path, not sparse and not simulated,
+                        join_notes(f"{handle.framework} file as loaded" + (f" ({done})" if done else ""),
+                                   "quantisation simulated (float kernels)" if simulated else "", sparse_note))
     entry = REALIZERS.get(runtime)
     if entry is None:
         raise WorkbenchError(f"Unknown runtime {runtime!r}.")
-    needs = Needs(quant_record(handle), sparse_note)
     return importlib.import_module(entry.module).realize_variant(handle, runtime, task, needs)
 
 

@@ -71,9 +71,13 @@ def cache_file(handle: ModelHandle, tag: str, suffix: str) -> Path:
 
 
 def has_conv(handle: ModelHandle) -> bool:
-    """The torch model has a Conv1d/2d/3d layer (static int8 suits it)."""
+    """The model has a convolution (static int8 suits it): a Conv1d/2d/3d layer, or a Conv node in its file."""
     from torch import nn
 
+    if handle.module is None and handle.framework == "onnx":
+        import onnx
+
+        return any(n.op_type == "Conv" for n in onnx.load(str(handle.path), load_external_data=False).graph.node)
     return any(isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) for m in handle.module.modules())
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle, TensorSpec
-from workbench.runtimes.runner import Runner
+from workbench.runtimes.runner import Runner, in_fixed_batches
 
 
 def make_runner(handle: ModelHandle, threads: int | None, name: str = "litert") -> Runner:
@@ -60,15 +60,8 @@ def make_runner(handle: ModelHandle, threads: int | None, name: str = "litert") 
         b0 = model_batch[0] if model_batch else 1
         if all(dynamic) or n == b0:
             return invoke(arrays)
-        if n == 0:  # an empty batch: run one padding sample to learn the output shapes, return none of it
-            return [o[:0] for o in invoke([np.zeros((b0, *a.shape[1:]), a.dtype) for a in arrays])]
-        if n % b0:
-            raise WorkbenchError(
-                f"{handle.name}: this TFLite model has a fixed batch of {b0}; pass a batch that is a multiple of it."
-            )
         # Fixed-batch flatbuffer (how edge models are converted): run it chunk by chunk.
-        chunks = [invoke([a[i:i + b0] for a in arrays]) for i in range(0, n, b0)]
-        return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+        return in_fixed_batches(invoke, arrays, b0)
 
     return Runner(name, handle, path, threads, ver, specs, call)
 

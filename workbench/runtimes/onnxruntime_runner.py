@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.core.errors import WorkbenchError, first_line
-from workbench.core.handle import ModelHandle, TensorSpec
+from workbench.core.handle import ModelHandle, TensorSpec, fixed_batch_of
 from workbench.runtimes.runner import Runner
 
 
@@ -33,8 +33,7 @@ def make_runner(handle: ModelHandle, threads: int | None, name: str = "onnxrunti
     def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
         return list(session.run(None, dict(zip(names, arrays))))
 
-    fixed_batch = any(s.shape and s.shape[0] is not None for s in specs)
-    return Runner("onnxruntime", handle, path, threads, ort.__version__, specs, call, not fixed_batch)
+    return Runner("onnxruntime", handle, path, threads, ort.__version__, specs, call, fixed_batch=fixed_batch_of(specs))
 
 
 def _renamed(specs: list[TensorSpec], names: list[str]) -> list[TensorSpec]:

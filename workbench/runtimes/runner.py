@@ -24,6 +24,8 @@ class Runner:
         artifact: the file the runtime executes (`None` for an in-memory torch module).
         threads: intra-op threads (`None`: the runtime's default).
         version: the runtime library's version.
+        fixed_batch: the batch size the model was exported for when it takes no other (many foreign files are
+            fixed at 1): any number of samples is then fed through it batch by batch. `None`: any batch.
     """
 
     runtime: str
@@ -34,12 +36,15 @@ class Runner:
     inputs: list[TensorSpec]
     _call: Callable[[list[np.ndarray]], list[np.ndarray]] = field(repr=False)
     _flexible_batch: bool = field(default=True, repr=False)
+    fixed_batch: int | None = None
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)):
             arrays = tuple(arrays[0])
         checked = check_inputs(self.handle.name, self.inputs, arrays, flexible_batch=self._flexible_batch)
         try:
+            if self.fixed_batch and checked and checked[0].ndim and checked[0].shape[0] != self.fixed_batch:
+                return in_fixed_batches(self._call, checked, self.fixed_batch)
             return self._call(checked)
         except WorkbenchError:
             raise
@@ -48,6 +53,24 @@ class Runner:
                 f"{self.handle.name} failed in {self.runtime}: {first_line(e)}. "
                 f"Expected inputs {describe_signature(self.inputs)}."
             ) from e
+
+
+def in_fixed_batches(call: Callable[[list[np.ndarray]], list[np.ndarray]], arrays: list[np.ndarray],
+                     batch: int) -> list[np.ndarray]:
+    """Run `call` on `arrays` `batch` rows at a time and concatenate; a short last chunk is padded (its padding's
+    outputs dropped), an empty input runs one padding batch to learn the output shapes and returns none of it."""
+    n = arrays[0].shape[0]
+    if n == 0:
+        return [o[:0] for o in call([np.zeros((batch, *a.shape[1:]), a.dtype) for a in arrays])]
+    parts = []
+    for i in range(0, n, batch):
+        chunk = [a[i:i + batch] for a in arrays]
+        short = batch - chunk[0].shape[0]
+        if short:  # repeat the last row: real data, so no op sees values it would not (e.g. log of 0)
+            chunk = [np.concatenate([c, np.repeat(c[-1:], short, axis=0)]) for c in chunk]
+        outs = call(chunk)
+        parts.append([o[:batch - short] if short and o.ndim and o.shape[0] == batch else o for o in outs])
+    return [np.concatenate(p, axis=0) for p in zip(*parts)]
 
 
 def check_inputs(

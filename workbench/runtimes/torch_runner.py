@@ -7,7 +7,7 @@ import contextlib
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.handle import ModelHandle, flatten_outputs
+from workbench.core.handle import ModelHandle, fixed_batch_of, flatten_outputs
 from workbench.runtimes.runner import NATIVE, Runner
 
 
@@ -26,7 +26,8 @@ def make_runner(handle: ModelHandle, threads: int | None, name: str = "torch") -
             result = module(*[torch.from_numpy(a) for a in arrays])
         return [t.detach().cpu().numpy() for _, t in flatten_outputs(result)]
 
-    return Runner("torch", handle, handle.path, threads, torch.__version__, handle.inputs, call)
+    return Runner("torch", handle, handle.path, threads, torch.__version__, handle.inputs, call,
+                  fixed_batch=fixed_batch_of(handle.inputs))
 
 
 @contextlib.contextmanager
