@@ -89,3 +89,31 @@ def test_file_handles_refuse_foreign_runtimes(digits):
         workbench.runtime(onnx_handle, "litert")
     with pytest.raises(workbench.WorkbenchError, match="onnxruntime"):
         workbench.runtime(onnx_handle, "torch")
+
+
+def test_a_model_exported_for_batch_one_is_fed_any_number_of_samples(tmp_path):
+    from tests import foreign_models
+
+    h = workbench.load(foreign_models.fixed_batch_pt2(tmp_path / "b1.pt2"))
+    assert h.inputs[0].shape[0] == 1
+    xs = foreign_models.inputs(7)
+    for rt in ("torch", "onnxruntime"):
+        run = workbench.runtime(h, rt)
+        assert run.fixed_batch == 1
+        out = run(*xs)[0]
+        one_by_one = np.concatenate([run(xs[0][i:i + 1])[0] for i in range(7)])
+        assert out.shape == (7, 5) and np.allclose(out, one_by_one, atol=1e-5)
+        assert run(xs[0][:0])[0].shape == (0, 5)  # no samples: no rows, the right width
+
+
+def test_in_fixed_batches_pads_the_last_chunk_and_drops_the_padding():
+    from workbench.runtimes.runner import in_fixed_batches
+
+    seen = []
+
+    def call(arrays):
+        seen.append(arrays[0].shape[0])
+        return [arrays[0] * 2]
+
+    out = in_fixed_batches(call, [np.arange(5, dtype=np.float32)[:, None]], 2)[0]
+    assert seen == [2, 2, 2] and out[:, 0].tolist() == [0, 2, 4, 6, 8]

@@ -64,3 +64,17 @@ def test_public_surface():
     for name in workbench.__all__:
         assert hasattr(workbench, name), name
     assert issubclass(workbench.WorkbenchError, ValueError)
+
+
+def test_from_model_keeps_a_training_split_for_recover(digits):
+    x, y = digits.eval_inputs[0][:20], digits.eval_labels[:20]
+    same = Task.from_model(digits.model, [x], labels=y)
+    assert same.train_inputs[0] is x and same.train_labels is y and "same samples" in same.description
+    apart = Task.from_model(digits.model, [x], labels=y, train_inputs=[digits.train_inputs[0][:30]],
+                            train_labels=digits.train_labels[:30])
+    assert len(apart.train_inputs[0]) == 30 and len(apart.eval_inputs[0]) == 20
+    assert "same samples" not in apart.description
+    with pytest.raises(workbench.WorkbenchError, match="train_labels"):
+        Task.from_model(digits.model, [x], labels=y, train_inputs=[x], train_labels=y[:3])
+    with pytest.raises(workbench.WorkbenchError, match="shapes"):
+        Task.from_model(digits.model, [x], train_inputs=[np.zeros((4, 3), np.float32)])

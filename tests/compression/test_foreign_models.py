@@ -106,3 +106,13 @@ def test_a_graph_without_weights_says_so_instead_of_returning_itself(tmp_path):
             compress(h, cfg)
     with pytest.raises(WorkbenchError):
         compress(h, Prune(0.5, structure="channel"))
+
+
+def test_sensitivity_ranks_a_tflite_files_layers_in_the_flatbuffer():
+    h = workbench.load(data_file("foreign/hand_recrop.tflite"))
+    task = workbench.Task.from_model(h, [np.random.default_rng(0).standard_normal((4, 256, 256, 3)).astype(np.float32)])
+    sens = sensitivity(task, "quantize", levels=[2], progress=False)
+    assert len(sens) > 20 and set(sens["type"]) >= {"CONV_2D", "DEPTHWISE_CONV_2D"}
+    assert sens["baseline"].iloc[0] == 1.0 and sens["drop"].max() > 0.01  # 2-bit weights hurt some layer
+    pruned = sensitivity(task, "prune", levels=[0.0], layers=["output_crop"], progress=False)
+    assert pruned["drop"].tolist() == [0.0]  # level 0 changes nothing: the original is restored between layers

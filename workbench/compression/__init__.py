@@ -3,6 +3,7 @@
 Importing this package registers every technique (torch, and ONNX / TFLite where they apply).
 """
 
+from workbench.compression import prune_tflite  # noqa: F401 - registers Prune on TFLite files
 from workbench.compression.base import CompressionConfig, compress, config_from_dict, supported_frameworks, technique
 from workbench.compression.lowrank import LowRank, lowrank_plan
 from workbench.compression.mixed_precision import auto_mixed_precision, sensitivity

@@ -12,7 +12,8 @@ measurement; the original handle is never touched.
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,68 @@ def _check(task: Any, kind: str, levels: Sequence[float]) -> None:
             raise ValueError(f"prune levels are ratios in [0, 1), got {lv!r}")
 
 
+Layers = dict[str, tuple[str, Any]]  # name -> (layer type, original weight as a torch tensor)
+
+
+def _module_layers(task: Any, runtime: str, limit: int | None) -> tuple[Layers, Callable, Callable]:
+    """The layers of the task model's `nn.Module` form, a setter that writes a weight into the live copy, and the
+    score of that copy on `runtime`."""
+    import torch
+
+    from workbench.formats.loader import load
+    from workbench.formats.onnx_module import module_of
+    from workbench.runtimes import runtime as make_runtime
+
+    source = module_of(task.model)
+    work = copy.deepcopy(source.module).eval()
+    mods = _layers(work)
+    handle = load(work, example_inputs=source.example_inputs, name=f"{task.name}-sensitivity")
+    handle.inputs = list(source.inputs)  # a file fixed at batch 1 stays fed batch by batch
+
+    def set_weight(name: str, weight: Any) -> None:
+        with torch.no_grad():
+            mods[name].weight.copy_(weight)
+
+    def score() -> float:
+        # The torch runner reads the live module; other runtimes need a fresh conversion each time.
+        h = handle if runtime == "torch" else load(work, example_inputs=source.example_inputs)
+        return float(task.evaluate(make_runtime(h, runtime), limit=limit)[task.metric])
+
+    return {n: (type(m).__name__, m.weight.detach().clone()) for n, m in mods.items()}, set_weight, score
+
+
+def _tflite_layers(task: Any, limit: int | None) -> tuple[Layers, Callable, Callable]:
+    """The same for a TFLite file: each degraded weight is written into a copy of the flatbuffer
+    (`formats.tflite_graph.with_weights`, float16 weights kept float16) and scored on LiteRT."""
+    import dataclasses
+    import tempfile
+
+    import torch
+
+    from workbench.core.handle import file_sha256
+    from workbench.formats.tflite_graph import tflite_weights, with_weights
+    from workbench.runtimes import runtime as make_runtime
+
+    src = task.model.path
+    weights = {w.layer: w for w in tflite_weights(src) if w.array is not None and w.array.size >= 16
+               and w.dtype in ("float32", "float16")}
+    current: dict[str, Any] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="sensitivity-"))
+
+    def set_weight(name: str, weight: Any) -> None:
+        current.clear()
+        if not torch.equal(weight, torch.from_numpy(weights[name].array)):
+            current[name] = weight.numpy().astype(np.float32)
+
+    def score() -> float:
+        path = with_weights(src, current, tmp / "m.tflite") if current else src
+        # same signature as the original: a handle on the edited file without re-probing it (a child process)
+        h = dataclasses.replace(task.model, path=path, fingerprint=file_sha256([path]), _artifacts={})
+        return float(task.evaluate(make_runtime(h, "litert"), limit=limit)[task.metric])
+
+    return {n: (w.op_type, torch.from_numpy(w.array.copy())) for n, w in weights.items()}, set_weight, score
+
+
 def sensitivity(
     task: Any,
     kind: str = "quantize",
@@ -68,7 +131,8 @@ def sensitivity(
 
     Args:
         task: the task. A model from a file (ONNX, TorchScript, ExportedProgram) is ranked on its `nn.Module`
-            form (`workbench.formats.onnx_module.module_of`), scored against the file's own outputs.
+            form (`workbench.formats.onnx_module.module_of`), scored against the file's own outputs; a TFLite
+            file's weights are degraded in the flatbuffer itself and scored on LiteRT (`runtime` is ignored).
         kind: ``"prune"`` or ``"quantize"``.
         levels: prune ratios or bit-widths (default 0.25/0.5/0.75 or 8/4/2).
         runtime: runtime to evaluate on (``"torch"`` is fastest: no conversion per variant).
@@ -86,49 +150,33 @@ def sensitivity(
         (12, [2])
         >>> fragile = sens.sort_values("drop", ascending=False).iloc[0]["layer"]   # quantise this one last
     """
-    import torch
     from tqdm.auto import tqdm
-
-    from workbench.formats.loader import load
-    from workbench.formats.onnx_module import module_of
-    from workbench.runtimes import runtime as make_runtime
 
     levels = tuple(levels if levels is not None else DEFAULT_LEVELS.get(kind, ()))
     _check(task, kind, levels)
-    source = module_of(task.model)
-    if source.module is None or source.framework != "torch":  # pragma: no cover - module_of returns modules
-        raise WorkbenchError(f"{task.name}: sensitivity analysis needs a PyTorch module; this is {source.framework}.")
-    work = copy.deepcopy(source.module).eval()
-    candidates = _layers(work)
+    if task.model.framework == "tflite":  # no module route: degrade the flatbuffer's weights in place
+        candidates, set_weight, score = _tflite_layers(task, limit)
+    else:
+        candidates, set_weight, score = _module_layers(task, runtime, limit)
     if layers is not None:
         unknown = [n for n in layers if n not in candidates]
         if unknown:
             raise WorkbenchError(f"{task.name}: unknown layer(s) {unknown}; choose from {list(candidates)[:8]}...")
         candidates = {n: candidates[n] for n in layers}
-    handle = load(work, example_inputs=source.example_inputs, name=f"{task.name}-sensitivity")
-    handle.inputs = list(source.inputs)  # a file fixed at batch 1 stays fed batch by batch
-
-    def score() -> float:
-        # The torch runner reads the live module; other runtimes need a fresh conversion each time.
-        h = handle if runtime == "torch" else load(work, example_inputs=source.example_inputs)
-        return float(task.evaluate(make_runtime(h, runtime), limit=limit)[task.metric])
 
     baseline = score()
     rows = []
     bar = tqdm(total=len(candidates) * len(levels), desc=f"{kind} sensitivity", disable=not progress, leave=False)
-    for name, layer in candidates.items():
-        original = layer.weight.detach().clone()
+    for name, (kind_of_layer, original) in candidates.items():
         for level in levels:
-            with torch.no_grad():
-                layer.weight.copy_(_degrade(original, kind, level))
+            set_weight(name, _degrade(original, kind, level))
             value = score()
             sign = 1.0 if getattr(task, "higher_is_better", True) else -1.0
-            rows.append({"layer": name, "type": type(layer).__name__, "params": int(original.numel()),
+            rows.append({"layer": name, "type": kind_of_layer, "params": int(original.numel()),
                          "kind": kind, "level": level, "metric": task.metric, "value": value,
                          "baseline": baseline, "drop": sign * (baseline - value)})
             bar.update()
-        with torch.no_grad():
-            layer.weight.copy_(original)
+        set_weight(name, original)
     bar.close()
     return pd.DataFrame(rows)
 
@@ -164,6 +212,7 @@ def auto_mixed_precision(
     """
     from workbench.compression.base import compress
     from workbench.compression.quantize import Quantize
+    from workbench.runtimes import NATIVE
     from workbench.runtimes import runtime as make_runtime
 
     if not max_drop >= 0:
@@ -190,7 +239,9 @@ def auto_mixed_precision(
         if all(b is None for b in choice.values()):
             return cfg
         variant = compress(task.model, cfg, task=task)
-        value = float(task.evaluate(make_runtime(variant, runtime), limit=limit)[task.metric])
+        # a file's variant is a file (quantised in place): it runs in its own runtime, not torch
+        rt = runtime if variant.framework == "torch" else NATIVE[variant.framework]
+        value = float(task.evaluate(make_runtime(variant, rt), limit=limit)[task.metric])
         if sign * (baseline - value) <= max_drop:
             return cfg
         worst = max((n for n, b in choice.items() if b is not None), key=lambda n: drop.get((n, choice[n]), 0.0))

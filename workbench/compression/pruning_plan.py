@@ -30,7 +30,8 @@ def prune_plan(handle: ModelHandle, cfg: Prune, *, task: Any = None) -> pd.DataF
 
     Returns:
         One row per layer with weights or compute: ``layer``, ``type``, ``shape_before``, ``shape_after``,
-        ``params_before``, ``params_after``, ``macs_before``, ``macs_after`` (batch 1; `None` for ONNX models),
+        ``params_before``, ``params_after``, ``macs_before``, ``macs_after`` (batch 1; `None` for ONNX and
+        TFLite models),
         ``sparsity_after`` (fraction of zero weights) and ``note`` (``"pruned"``, ``"excluded"``,
         ``"protected"``, ``"head: outputs kept"``, ``"skipped: inputs not a multiple of 4"`` or ``""``).
         Totals are in ``df.attrs["totals"]`` (params, MACs and the variant's ``sparsity``), so every row
@@ -45,8 +46,21 @@ def prune_plan(handle: ModelHandle, cfg: Prune, *, task: Any = None) -> pd.DataF
         raise WorkbenchError(f"prune_plan() takes a Prune config, got {cfg!r}.")
     if not isinstance(handle, ModelHandle) and isinstance(getattr(handle, "model", None), ModelHandle):
         task, handle = task if task is not None else handle, handle.model
-    variant = compress(handle, cfg, task=task)
-    df = _torch_plan(handle, variant) if handle.framework == "torch" else _onnx_plan(handle, variant)
+    from workbench.compression.base import BRIDGED
+    from workbench.formats.normalize import normalized
+
+    if handle.source_format in BRIDGED or (handle.framework == "onnx" and cfg.structure is Structure.CHANNEL):
+        # the layers are rewritten on the file's nn.Module form: plan that step (the same code compress runs)
+        from workbench.formats.onnx_module import module_of
+
+        source = module_of(normalized(handle))
+        variant = compress(source, cfg, task=task)
+        df = _torch_plan(source, variant)
+    else:
+        source = normalized(handle)  # a foreign graph's weights, as the in-place technique sees them
+        variant = compress(handle, cfg, task=task)
+        plans = {"torch": _torch_plan, "onnx": _onnx_plan, "tflite": _tflite_plan}
+        df = plans[handle.framework](source, variant)
     notes = []
     for row in df.itertuples():
         if row.layer in variant.meta.get("prune_skipped", []):
@@ -108,4 +122,16 @@ def _onnx_plan(handle: ModelHandle, variant: ModelHandle) -> pd.DataFrame:
     after = weights(variant.path)
     rows = [[name, op, w.shape, after[name][1].shape, w.size, after[name][1].size, None, None,
              float(np.mean(after[name][1] == 0))] for name, (op, w) in weights(handle.path).items()]
+    return pd.DataFrame(rows, columns=_PLAN_COLUMNS)
+
+
+def _tflite_plan(handle: ModelHandle, variant: ModelHandle) -> pd.DataFrame:
+    import pandas as pd
+
+    from workbench.formats.tflite_graph import tflite_weights
+
+    after = {w.layer: w for w in tflite_weights(variant.path)}
+    rows = [[w.layer, w.op_type, w.shape, after[w.layer].shape, w.array.size, after[w.layer].array.size, None, None,
+             float(np.mean(after[w.layer].array == 0))]
+            for w in tflite_weights(handle.path) if w.array is not None and w.layer in after]
     return pd.DataFrame(rows, columns=_PLAN_COLUMNS)

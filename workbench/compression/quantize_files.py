@@ -7,7 +7,9 @@ ONNX Runtime's quantiser, calibrated on the task. A layer is named after its wei
 node's metadata (``bert.encoder.layer.0.attention.self.query``), so `exclude`/`per_layer` and
 `meta["quant"]` use the same names as the PyTorch path.
 
-TFLite: `ai_edge_quantizer` recipes (dynamic int8/int4 weights, static int8, fp16 weights).
+TFLite: `ai_edge_quantizer` recipes (dynamic int8/int4 weights, static int8, fp16 weights), in place. Files
+from other toolchains are first made readable to it (`workbench.formats.tflite_graph`: old operator codes,
+float16 weights behind DEQUANTIZE, no signature); each variant's ``meta["route"]`` says what was done.
 
 Variant files are written once under ``cache_dir()/"variants"``, keyed by the source's fingerprint, the
 config and the library versions.
@@ -32,6 +34,7 @@ from workbench.compression.quantize import FP16_MAX, Quantize, config_hash, fake
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 from workbench.core.quant import FP16, LayerQuant, QuantRecord, quant_meta
+from workbench.formats.onnx_file import onnx_layer_name
 
 ORT_MODES = ("static", "dynamic", "nbits")
 TFLITE_BITS = (4, 8)
@@ -74,24 +77,13 @@ def onnx_weights(model: Any) -> list[OnnxWeight]:
             continue
         if node.op_type == "Gemm":
             axis = 0 if any(a.name == "transB" and a.i for a in node.attribute) else 1
-        found[init.name] = OnnxWeight(_layer_name(node, init.name), init.name, node.name, node.op_type, axis)
+        found[init.name] = OnnxWeight(onnx_layer_name(node, init.name), init.name, node.name, node.op_type, axis)
     seen: dict[str, int] = {}
     out = []
     for w in found.values():  # two weights from one module (rare): keep names unique
         seen[w.layer] = seen.get(w.layer, 0) + 1
         out.append(w if seen[w.layer] == 1 else dataclasses.replace(w, layer=f"{w.layer}#{seen[w.layer]}"))
     return out
-
-
-def _layer_name(node: Any, initializer: str) -> str:
-    if initializer.endswith(".weight"):
-        return initializer[: -len(".weight")]
-    for prop in node.metadata_props:  # torch.onnx (dynamo) records the module path of every node
-        if prop.key == "pkg.torch.onnx.name_scopes":
-            scopes = [s.strip(" '\"") for s in prop.value.strip("[]").split(",")]
-            if len(scopes) >= 2 and scopes[-2]:
-                return scopes[-2]
-    return initializer
 
 
 def _select(name: str, weights: list[OnnxWeight], cfg: Quantize) -> dict[str, tuple[OnnxWeight, int]]:
@@ -293,13 +285,17 @@ def _ort_static(src: Path, out: Path, *, model: Any, skip: list[str], symmetric:
             f"{src}: the model takes {len(names)} inputs {names}; calibration has {len(arrays)} arrays."
         )
 
+    dims = [i.type.tensor_type.shape.dim for i in model.graph.input if i.name not in inits]
+    fixed = {d[0].dim_value for d in dims if len(d) and d[0].HasField("dim_value") and d[0].dim_value > 0}
+    step = fixed.pop() if len(fixed) == 1 else 16  # a file exported for one batch size is calibrated at it
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.starts = iter(range(0, len(arrays[0]), 16))
+            self.starts = iter(range(0, len(arrays[0]) - step + 1 if fixed else len(arrays[0]), step))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             i = next(self.starts, None)
-            return None if i is None else {n: a[i:i + 16] for n, a in zip(names, arrays)}
+            return None if i is None else {n: a[i:i + step] for n, a in zip(names, arrays)}
 
     quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=granularity == "channel",
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=skip,
@@ -330,7 +326,22 @@ def _ort_nbits(src: Path, out: Path, *, model: Any, skip: list[str], bits: int, 
 
 @technique(Quantize, "tflite")
 def quantize_tflite(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandle:
-    """Quantise a TFLite flatbuffer with an ai_edge_quantizer recipe (see `tflite_recipe`)."""
+    """Quantise a TFLite flatbuffer in place with an ai_edge_quantizer recipe (see `tflite_recipe`).
+
+    Files from other toolchains are first made readable to the quantiser (`tflite_graph.prepare_for_quantizer`:
+    old operator codes upgraded, float16 weights behind DEQUANTIZE folded to float32, a signature added for
+    calibration); ``meta["route"]`` says which steps were taken. When the quantiser leaves most weights float
+    (it has no kernel for their ops at this setting) a `WorkbenchError` names those ops; when it leaves a few,
+    ``meta["float_ops"]`` counts them by op.
+
+    Example:
+        >>> from workbench.core.paths import data_file
+        >>> hand = workbench.load(data_file("foreign/hand_recrop.tflite"))
+        >>> workbench.compress(hand, Quantize(8)).meta["route"]
+        ['q8: tflite in place: operator codes upgraded, then ai_edge_quantizer dynamic int8']
+    """
+    from workbench.formats.tflite_graph import quantizer_fixes, tflite_weights
+
     recipe, needs_calibration = tflite_recipe(handle.name, cfg)
     calibration = getattr(task, "calibration", None)
     if needs_calibration and not calibration:
@@ -338,22 +349,39 @@ def quantize_tflite(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandl
             f"{handle.name}: static int8 TFLite quantisation calibrates on task.calibration; pass task=... to "
             "compress()."
         )
-    extra = arrays_digest(calibration) if needs_calibration else ""
-    out = _variant_path(handle, cfg, ".tflite", extra)
+    ints = sorted({w.dtype for w in tflite_weights(handle.path) if w.dtype in ("int8", "int4")})
+    if ints:
+        raise WorkbenchError(
+            f"{handle.name}: this TFLite file is already quantised ({'/'.join(ints)} weights); quantise the float "
+            "file it was made from instead."
+        )
+    fixes = quantizer_fixes(handle.path, signature=needs_calibration)
+    extra = [arrays_digest(calibration)] if needs_calibration else []
+    setting = _tflite_setting(cfg)
+    extra += [f"prepared: {', '.join(fixes)}"] if fixes else []  # files that need no step keep their old keys
+    extra += [setting] if "(" in setting else []  # a recipe that changed (per-tensor int8) gets a new key
+    out = _variant_path(handle, cfg, ".tflite", *extra)
     if not out.is_file():
-        _atomic_write(out, lambda tmp: _run_aeq(handle.path, recipe, tmp, calibration if needs_calibration else None))
+        _atomic_write(out, lambda tmp: _quantize_tflite_file(
+            handle.path, recipe, tmp, calibration if needs_calibration else None, fixes, cfg, setting))
     what = "fp16" if cfg.dtype else f"int{cfg.bits} weights" + (", int8 activations" if cfg.activations else "")
     quant = FP16 if cfg.dtype else QuantRecord(whole_model=layer_entry(
         cfg.bits, cfg, act_bits=cfg.activations, states_activations=True))
-    return _file_variant(handle, cfg, out, {**quant_meta(quant), "realised": f"ai_edge_quantizer ({what})"})
+    route = f"{cfg.label}: tflite in place: " + (f"{', '.join(fixes)}, then " if fixes else "") + f"ai_edge_quantizer {setting}"
+    meta = {**quant_meta(quant), "realised": f"ai_edge_quantizer ({what})",
+            "route": [*handle.meta.get("route", []), route]}
+    left = _float_ops(tflite_weights(out))
+    return _file_variant(handle, cfg, out, {**meta, **({"float_ops": left} if left else {})})
 
 
 def tflite_recipe(name: str, cfg: Quantize) -> tuple[list[dict[str, Any]], bool]:
     """The ai_edge_quantizer recipe for a config, and whether it needs calibration.
 
     bits 8 / 4 per channel: ``dynamic_wi8_afp32`` / ``dynamic_wi4_afp32``; per tensor or blocks of 32..256:
-    the same dynamic recipe with that granularity; ``activations=8``: ``static_wi8_ai8``; ``dtype="fp16"``:
-    float16 weight-only (FLOAT_CASTING). TFLite weights are symmetric, and its recipes name ops, not layers.
+    the same dynamic recipe with that granularity (dynamic int8 per tensor keeps DEPTHWISE_CONV_2D per channel:
+    LiteRT's hybrid depthwise kernel is wrong with one scale); ``activations=8``: ``static_wi8_ai8``;
+    ``dtype="fp16"``: float16 weight-only (FLOAT_CASTING). TFLite weights are symmetric, and its recipes name
+    ops, not layers.
     """
     from ai_edge_quantizer import algorithm_manager, qtyping, recipe, recipe_manager
 
@@ -396,7 +424,58 @@ def tflite_recipe(name: str, cfg: Quantize) -> tuple[list[dict[str, Any]], bool]
         return (recipe.dynamic_wi8_afp32() if cfg.bits == 8 else recipe.dynamic_wi4_afp32()), False
     rm = recipe_manager.RecipeManager()
     rm.add_dynamic_config(".*", ops, cfg.bits, granularity)
+    if cfg.bits == 8 and cfg.granularity == "tensor":
+        # Measured (ai-edge-litert 2.3): LiteRT's hybrid DEPTHWISE_CONV_2D kernel computes garbage from one
+        # weight scale per tensor (digits-cnn accuracy 0.99 -> 0.11; static int8 per tensor is fine), so
+        # depthwise weights keep one scale per channel. A later config for one op wins over ALL_SUPPORTED.
+        rm.add_dynamic_config(".*", qtyping.TFLOperationName.DEPTHWISE_CONV_2D, 8, grain.CHANNELWISE)
     return rm.get_quantization_recipe(), False
+
+
+def _tflite_setting(cfg: Quantize) -> str:
+    """The recipe in words, for ``meta["route"]`` and messages (``"dynamic int8"``, ``"static int8"``, ...)."""
+    if cfg.dtype:
+        return "fp16 weights"
+    grain = {"tensor": " per tensor", "group": f" blockwise {cfg.group_size}"}.get(cfg.granularity, "")
+    if cfg.granularity == "tensor" and cfg.bits == 8 and not cfg.activations:
+        grain += " (DEPTHWISE_CONV_2D per channel)"
+    return f"{'static' if cfg.activations else 'dynamic'} int{cfg.bits}{grain}"
+
+
+def _quantize_tflite_file(src: Path, recipe: Any, out: Path, calibration: Sequence[np.ndarray] | None,
+                          fixes: tuple[str, ...], cfg: Quantize, setting: str) -> None:
+    """Prepare `src` when `fixes` says so, quantise it to `out`, and refuse a result that is still mostly float."""
+    from workbench.formats.tflite_graph import prepare_for_quantizer, tflite_weights
+
+    source = Path(src)
+    if fixes:  # `out` is a temporary file in its own folder (atomic_write), so this copy goes with it
+        source = out.with_name("prepared.tflite")
+        prepare_for_quantizer(src, source, signature=calibration is not None)
+    _run_aeq(source, recipe, out, calibration)
+    weights = tflite_weights(out)
+    total = sum(w.array.size if w.array is not None else 0 for w in weights)
+    left = [w for w in weights if w.dtype == "float32"]
+    if not weights or sum(w.array.size for w in left) > 0.5 * total:
+        ops = ", ".join(f"{op} ({n} weight{'s' * (n > 1)})" for op, n in _float_ops(left).items())
+        if cfg.granularity == "group":
+            hint = "blockwise groups apply to FULLY_CONNECTED only. Use granularity='channel'."
+        elif cfg.bits == 4 and not cfg.dtype:
+            hint = "its 4-bit kernels cover CONV_2D, FULLY_CONNECTED and EMBEDDING_LOOKUP. Use Quantize(8)."
+        else:
+            hint = "quantise the PyTorch or ONNX source of this model instead."
+        raise WorkbenchError(
+            f"{Path(src).name}: ai_edge_quantizer ({setting}) left {len(left)} of {len(weights)} weights float: it "
+            f"has no kernel at this setting for {ops or 'any op of this model'}; {hint}"
+        )
+
+
+def _float_ops(weights: list[Any]) -> dict[str, int]:
+    """``{op type: number of float32 weights}`` of a quantised file's weights."""
+    out: dict[str, int] = {}
+    for w in weights:
+        if w.dtype == "float32":
+            out[w.op_type] = out.get(w.op_type, 0) + 1
+    return out
 
 
 def _run_aeq(src: Path, recipe: Any, out: Path, calibration: Sequence[np.ndarray] | None) -> None:
@@ -415,12 +494,6 @@ def _run_aeq(src: Path, recipe: Any, out: Path, calibration: Sequence[np.ndarray
                    for i in range(len(calibration[0]))]
         result = qt.calibrate({key: samples}, num_threads=1)
     qt.quantize(result, enable_progress_report=False).export_model(str(out), overwrite=True)
-    if out.stat().st_size > 0.9 * Path(src).stat().st_size:
-        raise WorkbenchError(
-            f"{Path(src).name}: ai_edge_quantizer left (almost) every weight float with this recipe: it supports "
-            "none of the model's large ops at this setting (blockwise groups apply to FULLY_CONNECTED only). "
-            "Use granularity='channel'."
-        )
 
 
 # ------------------------------------------------------------------------------------------------ files

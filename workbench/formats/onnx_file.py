@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,3 +150,19 @@ def _spec(value_info) -> TensorSpec:
     except (KeyError, TypeError):
         dtype = None
     return TensorSpec(value_info.name, dims if t.HasField("shape") else None, dtype)
+
+
+def onnx_layer_name(node: Any, initializer: str) -> str:
+    """The layer name of a weight initializer (what `exclude`/`per_layer` and sensitivity tables call it).
+
+    Its name without ``.weight`` (``stem.conv``) or, for weights the exporter renamed, the PyTorch module that
+    torch.onnx recorded in the node's metadata; otherwise the initializer's own name.
+    """
+    if initializer.endswith(".weight"):
+        return initializer[: -len(".weight")]
+    for prop in node.metadata_props:  # torch.onnx (dynamo) records the module path of every node
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            scopes = [s.strip(" '\"") for s in prop.value.strip("[]").split(",")]
+            if len(scopes) >= 2 and scopes[-2]:
+                return scopes[-2]
+    return initializer

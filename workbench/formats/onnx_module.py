@@ -118,7 +118,8 @@ def _convert(handle: ModelHandle) -> ModelHandle:
     graph = normalized(_onnx_of(handle), always=True)
     onnx2torch = import_onnx2torch()
     try:
-        module = onnx2torch.convert(for_onnx2torch(onnx.load(str(graph.path)))).eval()
+        proto = for_onnx2torch(onnx.load(str(graph.path)))
+        module = with_layer_names(onnx2torch.convert(proto), proto).eval()
     except WorkbenchError:
         raise
     except Exception as e:  # noqa: BLE001 - onnx2torch raises NotImplementedError/KeyError/... per op
@@ -164,6 +165,41 @@ def for_onnx2torch(proto: Any) -> Any:
         return version_converter.convert_version(proto, ONNX2TORCH_OPSET)
     except Exception:  # noqa: BLE001 - the converter raises RuntimeError/ValueError per op adapter
         return proto  # try as it is: onnx2torch names the op it lacks
+
+
+def with_layer_names(module: Any, proto: Any) -> Any:
+    """The GraphModule with its weight layers renamed from onnx2torch's node names (``node_Conv_161``) to the
+    layer names the in-place ONNX techniques use (``blocks.0.dw.conv``), so `exclude=`, `per_layer=`, sensitivity
+    tables and variant meta name the same layers whichever route a technique takes."""
+    import torch
+    from onnx2torch.onnx_graph import OnnxGraph
+
+    from workbench.formats.onnx_file import onnx_layer_name
+
+    inits = {i.name for i in proto.graph.initializer}
+    rename = {}
+    for unique, node in zip(OnnxGraph(proto.graph).nodes, proto.graph.node):
+        if node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") and len(node.input) > 1 \
+                and node.input[1] in inits:
+            rename[unique] = onnx_layer_name(node, node.input[1])
+    names = list(rename.values())
+    clash = {n for n in names if names.count(n) > 1 or any(o.startswith(n + ".") for o in names if o != n)}
+    rename = {k: v for k, v in rename.items() if v not in clash and v.replace(".", "").replace("_", "").isalnum()}
+    if not rename:
+        return module
+    graph = module.graph
+    root: dict[str, Any] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            sub = module.get_submodule(node.target)
+            node.target = rename.get(node.target, node.target)
+            root[node.target] = sub
+        elif node.op == "get_attr":
+            obj = module
+            for part in node.target.split("."):
+                obj = getattr(obj, part)
+            root[node.target] = obj
+    return torch.fx.GraphModule(root, graph)
 
 
 def tidy_graph(module: Any, examples: list[Any]) -> list[str]:

@@ -47,7 +47,9 @@ for i in used - produced - graph_in:
         continue
     # Weights are float, or integer with quantisation parameters; plain int32/int64 constants are shapes,
     # axes and permutations, which are not parameters.
-    if np.dtype(d["dtype"]).kind == "f" or d["quantization"][0]:
+    # Per-channel int8 weights report quantization (0.0, 0): their scales are in quantization_parameters.
+    qp = d.get("quantization_parameters") or {}
+    if np.dtype(d["dtype"]).kind == "f" or d["quantization"][0] or len(qp.get("scales", ())):
         shapes[i] = int(np.prod(d["shape"]))
 print(json.dumps({"inputs": ins, "outputs": outs, "num_params": sum(shapes.values()), "num_ops": len(ops)}))
 """
