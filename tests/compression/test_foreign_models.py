@@ -116,3 +116,16 @@ def test_sensitivity_ranks_a_tflite_files_layers_in_the_flatbuffer():
     assert sens["baseline"].iloc[0] == 1.0 and sens["drop"].max() > 0.01  # 2-bit weights hurt some layer
     pruned = sensitivity(task, "prune", levels=[0.0], layers=["output_crop"], progress=False)
     assert pruned["drop"].tolist() == [0.0]  # level 0 changes nothing: the original is restored between layers
+
+
+def test_a_crash_inside_a_technique_comes_out_as_a_workbench_error_that_names_it(digits_onnx, monkeypatch):
+    import importlib
+
+    prune = importlib.import_module("workbench.compression.prune")
+
+    def broken(*_a, **_k):
+        return [][0]  # an IndexError deep inside, as a library bug would raise
+
+    monkeypatch.setattr(prune, "prune_onnx_model", broken)
+    with pytest.raises(WorkbenchError, match=r"prune-unstructured-0.50 failed inside IndexError.*exclude"):
+        compress(digits_onnx, Prune(0.5))

@@ -30,7 +30,12 @@ def weight_arrays(handle: ModelHandle) -> dict[str, np.ndarray]:
 
         proto = onnx.load(str(handle.path))
         return {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    return {}  # TFLite constants are counted by the loader (num_params); values are not needed here
+    if handle.framework == "tflite" and handle.path is not None:
+        from workbench.formats.tflite_graph import tflite_weights
+
+        # the layer weights (fp16 and int8 read as float); biases and other constants are counted in num_params
+        return {w.layer: w.array for w in tflite_weights(handle.path) if w.array is not None}
+    return {}
 
 
 def count_nonzero(handle: ModelHandle) -> int | None:
