@@ -52,7 +52,7 @@ def irregularities(proto) -> list[str]:
         found.append(f"{bn} unfolded BatchNormalization node(s)")
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), MIN_OPSET)
     if opset < MIN_OPSET:
-        found.append(f"opset {opset} (raised to {MIN_OPSET}: per-channel int8 needs it)")
+        found.append(f"opset {opset} raised to {MIN_OPSET}")
     return found
 
 

@@ -303,10 +303,27 @@ def _write_exported_program(variant: ModelHandle, out: Path) -> None:
     atomic_write(out, lambda tmp: torch.export.save(torch.export.export(variant.module, examples), str(tmp)))
 
 
+DEBUG_METADATA = ("pkg.torch.onnx.stack_trace", "pkg.torch.onnx.fx_node", "pkg.torch.onnx.class_hierarchy",
+                  "namespace")  # torch.onnx's per-node debugging notes: on a converted graph, half the file
+
+
 def _onnx_file(variant: ModelHandle) -> Path:
+    """The variant exported by torch.onnx, without the exporter's per-node debugging notes (the layer names it
+    records, ``pkg.torch.onnx.name_scopes``, stay)."""
+    import onnx
+
     from workbench.formats.convert import to_onnx
 
-    return to_onnx(variant)
+    src = to_onnx(variant)
+    out = src.with_name(src.stem + "-lean.onnx")
+    if not out.is_file():
+        model = onnx.load(str(src))
+        for node in model.graph.node:
+            kept = [p for p in node.metadata_props if p.key not in DEBUG_METADATA]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+        atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
+    return out
 
 
 WRITERS: dict[SourceFormat, tuple[str, Callable[[ModelHandle, Path], None] | None]] = {
