@@ -125,11 +125,17 @@ def _check_same_outputs(original: ModelHandle, new: ModelHandle) -> None:
         return
     a, b = run_onnx(original, original.example_inputs), run_onnx(new, original.example_inputs)
     for x, y in zip(a, b):
-        scale = max(float(np.max(np.abs(x))), 1e-12) if x.size else 1.0
-        err = float(np.max(np.abs(x.astype(np.float64) - y))) / scale if x.size else 0.0
+        err = relative_error(x, y)
         if x.shape != y.shape or err > TOLERANCE:
             raise WorkbenchError(f"{original.name}: normalising the graph changed its outputs (relative error "
                                  f"{err:.2e}); compress a copy simplified with onnxsim instead.")
+
+
+def relative_error(ref: np.ndarray, got: np.ndarray) -> float:
+    """max |ref - got| / max |ref| (0 for empty arrays): how far one graph's outputs moved from another's."""
+    if not ref.size or ref.shape != got.shape:
+        return 0.0 if not ref.size else float("inf")
+    return float(np.max(np.abs(ref.astype(np.float64) - got))) / max(float(np.max(np.abs(ref))), 1e-12)
 
 
 def run_onnx(handle: ModelHandle, arrays: list[np.ndarray]) -> list[np.ndarray]:

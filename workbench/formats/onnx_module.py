@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -195,10 +196,7 @@ def with_layer_names(module: Any, proto: Any) -> Any:
             node.target = rename.get(node.target, node.target)
             root[node.target] = sub
         elif node.op == "get_attr":
-            obj = module
-            for part in node.target.split("."):
-                obj = getattr(obj, part)
-            root[node.target] = obj
+            root[node.target] = attrgetter(node.target)(module)
     return torch.fx.GraphModule(root, graph)
 
 
@@ -224,9 +222,7 @@ def tidy_graph(module: Any, examples: list[Any]) -> list[str]:
     def const(node: Any) -> Any:
         if getattr(node, "op", None) != "get_attr":
             return None
-        obj = module
-        for part in node.target.split("."):
-            obj = getattr(obj, part)
+        obj = attrgetter(node.target)(module)
         return obj if isinstance(obj, torch.Tensor) else None
 
     def feeders(node: Any) -> set[str]:
@@ -270,11 +266,10 @@ def tidy_graph(module: Any, examples: list[Any]) -> list[str]:
 
 
 def _check_matches(original: ModelHandle, converted: ModelHandle) -> None:
-    import numpy as np
     import torch
 
     from workbench.core.handle import flatten_outputs
-    from workbench.formats.normalize import run_onnx
+    from workbench.formats.normalize import relative_error, run_onnx
 
     fixed = fixed_batch_of(original.inputs)
     xs = [a[:fixed] if fixed else a for a in original.example_inputs]
@@ -282,7 +277,7 @@ def _check_matches(original: ModelHandle, converted: ModelHandle) -> None:
     with torch.no_grad():
         got = [t.numpy() for _, t in flatten_outputs(converted.module(*[torch.from_numpy(a) for a in xs]))]
     for r, g in zip(ref, got):
-        err = float(np.max(np.abs(r - g))) / max(float(np.max(np.abs(r))), 1e-12) if r.size else 0.0
+        err = relative_error(r, g)
         if r.shape != g.shape or err > 1e-3:
             raise WorkbenchError(f"{original.name}: the PyTorch module onnx2torch made differs from the model "
                                  f"(relative error {err:.2e}); prune it unstructured and quantise it in place.")

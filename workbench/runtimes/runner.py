@@ -35,13 +35,12 @@ class Runner:
     version: str
     inputs: list[TensorSpec]
     _call: Callable[[list[np.ndarray]], list[np.ndarray]] = field(repr=False)
-    _flexible_batch: bool = field(default=True, repr=False)
     fixed_batch: int | None = None
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)):
             arrays = tuple(arrays[0])
-        checked = check_inputs(self.handle.name, self.inputs, arrays, flexible_batch=self._flexible_batch)
+        checked = check_inputs(self.handle.name, self.inputs, arrays)
         try:
             if self.fixed_batch and checked and checked[0].ndim and checked[0].shape[0] != self.fixed_batch:
                 return in_fixed_batches(self._call, checked, self.fixed_batch)
@@ -74,7 +73,7 @@ def in_fixed_batches(call: Callable[[list[np.ndarray]], list[np.ndarray]], array
 
 
 def check_inputs(
-    model_name: str, specs: Sequence[TensorSpec], arrays: Sequence[Any], *, flexible_batch: bool = True
+    model_name: str, specs: Sequence[TensorSpec], arrays: Sequence[Any]
 ) -> list[np.ndarray]:
     """Validate arrays against a signature; raise a `WorkbenchError` naming the expected signature."""
     sig = describe_signature(specs)
@@ -97,7 +96,7 @@ def check_inputs(
                 )
             if s.shape is not None:
                 ok = a.ndim == len(s.shape) and all(
-                    d is None or d == n or (j == 0 and flexible_batch) for j, (d, n) in enumerate(zip(s.shape, a.shape))
+                    d is None or d == n or j == 0 for j, (d, n) in enumerate(zip(s.shape, a.shape))
                 )
                 if not ok:
                     raise WorkbenchError(
