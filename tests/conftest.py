@@ -168,3 +168,23 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------ tiny language model
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory) -> Path:
+    """A Hugging Face folder of a tiny trained Llama with its own tokenizer (tests/tiny_lm.py), built once per
+    session (~10 s). Do not modify it: copy it first."""
+    from tiny_lm import build_tiny_lm
+
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm") / "tiny-lm")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_lm_dir):
+    """The tiny language model's handle (`workbench.load` of `tiny_lm_dir`). Do not modify it."""
+    import workbench
+
+    return workbench.load(tiny_lm_dir)

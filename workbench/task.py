@@ -133,6 +133,26 @@ class Task:
         return round(value, 6)
 
     @classmethod
+    def from_text(cls, handle: ModelHandle | Any, texts: Sequence[str], *,
+                  instructions: Sequence[tuple[str, str]] = (), seq_len: int = 128, name: str | None = None) -> Task:
+        """A language-model task for a user's own causal LM and text.
+
+        Args:
+            handle: a language-model handle (or a path `workbench.load` reads: .gguf, a Hugging Face folder).
+            texts: held-out prose; it is tokenised, joined and cut into `seq_len`-token chunks, of which every
+                fourth is held out for perplexity and agreement and the rest trains `Recover` and calibrates.
+            instructions: ``(prompt, regex)`` pairs: an answer passes when the regex matches it (any case).
+            seq_len: tokens per chunk.
+
+        Returns:
+            A `LanguageTask` (``metric == "perplexity"``, lower is better).
+        """
+        from workbench.formats.loader import load
+
+        handle = handle if isinstance(handle, ModelHandle) else load(handle)
+        return language_task(handle, texts, instructions=instructions, seq_len=seq_len, name=name)
+
+    @classmethod
     def from_model(
         cls,
         handle: ModelHandle | Any,
@@ -206,3 +226,121 @@ class Task:
             train_labels=train_y,
             description=description,
         )
+
+
+def next_token_scores(logits: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per position of one sequence: the negative log-likelihood of the next token and the greedy prediction.
+
+    `logits` (L, V) for token ids `ids` (L,); returns `(nll, argmax)`, each of length L - 1 (float64, int64).
+    """
+    z = logits[:-1].astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    target = ids[1:]
+    return -logp[np.arange(len(target)), target], np.argmax(logits[:-1], axis=1).astype(np.int64)
+
+
+@dataclass(eq=False)
+class LanguageTask(Task):
+    """A causal language model with held-out text and instructions: perplexity (lower is better), greedy
+    next-token agreement with the original, and the share of instructions answered right.
+
+    `eval_inputs` is one int64 array of token-id chunks (n, L); `instructions` pairs a prompt with a regular
+    expression the answer must match (case-insensitive). `evaluate(runner)` returns ``perplexity``,
+    ``agreement`` (1.0 for the original model) and, when the runner can generate and there are instructions,
+    ``pass_rate``. `limit` takes the first `limit` chunks and instructions.
+    """
+
+    instructions: tuple[tuple[str, str], ...] = ()
+    max_new_tokens: int = 24
+    higher_is_better: bool = False
+
+    def run(self, runner: Runner, *, limit: int | None = None) -> tuple[list[np.ndarray], slice]:
+        """Per chunk and position: NLL and greedy next token; then a pass (1) / fail (0) per instruction."""
+        import re
+
+        rows = eval_rows(limit)
+        ids = self.eval_inputs[0][rows]
+        nll, top = [], []
+        for row in ids:  # one sequence at a time: logits are tokens x vocabulary, large for a real model
+            logits = runner(row[None, :])[0][0]
+            a, b = next_token_scores(logits, row)
+            nll.append(a)
+            top.append(b)
+        outputs = [np.asarray(nll), np.asarray(top)]
+        if self.instructions and getattr(runner, "generates", False):
+            passes = [bool(re.search(rx, runner.generate(p, self.max_new_tokens).text, re.I | re.S))
+                      for p, rx in self.instructions[rows]]
+            outputs.append(np.asarray(passes, dtype=np.float64))
+        return outputs, rows
+
+    def score(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> dict[str, float]:
+        out = {"perplexity": float(np.exp(np.mean(outputs[0]))), "agreement": self.fidelity(outputs, rows)}
+        if len(outputs) > 2:
+            out["pass_rate"] = float(np.mean(outputs[2])) if len(outputs[2]) else float("nan")
+        return out
+
+    def reference_outputs(self) -> list[np.ndarray]:
+        """The original model's greedy next tokens on the evaluation text (PyTorch, computed once)."""
+        if self._reference is None:
+            from workbench.runtimes import runtime
+
+            self._reference = LanguageTask.run(dataclass_copy(self, instructions=()), runtime(self.model, "torch"))[0]
+        return self._reference
+
+    def fidelity(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> float:
+        """Greedy next-token agreement with the original model, over every evaluated position."""
+        ref = self.reference_outputs()[1][rows]
+        return round(float(np.mean(outputs[1] == ref)), 6)
+
+
+def dataclass_copy(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def text_chunks(tokenizer: Any, texts: Sequence[str], seq_len: int) -> np.ndarray:
+    """Token-id chunks (n, seq_len) int64 of `texts` joined by the end-of-sequence token (a partial tail dropped)."""
+    sep = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    ids: list[int] = []
+    for t in texts:
+        ids += list(tokenizer(t)["input_ids"]) + sep
+    n = len(ids) // seq_len
+    return np.asarray(ids[: n * seq_len], dtype=np.int64).reshape(n, seq_len)
+
+
+def language_task(handle: ModelHandle, texts: Sequence[str], *, instructions: Sequence[tuple[str, str]] = (),
+                  seq_len: int = 128, eval_share: float = 0.25, name: str | None = None,
+                  description: str = "") -> LanguageTask:
+    """A `LanguageTask` for a language-model handle and its text (see `Task.from_text`)."""
+    from workbench.core.lm import lm_spec
+    from workbench.formats.lm_folder import tokenizer_of
+
+    if lm_spec(handle) is None:
+        raise WorkbenchError(f"Task.from_text needs a language model (a .gguf file or a Hugging Face folder); "
+                             f"{handle.name} is not one. Use Task.from_model for other models.")
+    if isinstance(texts, str) or not texts or not all(isinstance(t, str) for t in texts):
+        raise WorkbenchError("Task.from_text takes a list of texts (strings), e.g. paragraphs of held-out prose.")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 8:
+        raise WorkbenchError(f"seq_len must be an integer of at least 8 tokens, got {seq_len!r}.")
+    if not 0 < eval_share < 1:
+        raise WorkbenchError(f"eval_share must lie between 0 and 1, got {eval_share!r}.")
+    for pair in instructions:
+        if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise WorkbenchError(f"instructions are (prompt, regex) pairs of strings; got {pair!r}.")
+    chunks = text_chunks(tokenizer_of(handle), texts, seq_len)
+    if len(chunks) < 2:
+        raise WorkbenchError(f"Task.from_text: the texts make {len(chunks)} chunk(s) of {seq_len} tokens; give more "
+                             "text or a smaller seq_len (at least two chunks: one to evaluate, one to train on).")
+    # a fixed split: every k-th chunk is held out for evaluation, the rest trains Recover and calibrates
+    k = max(2, round(1 / eval_share))
+    held = np.arange(len(chunks)) % k == 0
+    train = chunks[~held]
+    return LanguageTask(
+        name=name or handle.name, model=handle, metric="perplexity", example_inputs=[chunks[:2]],
+        calibration=[train[:16]], eval_inputs=[chunks[held]], train_inputs=[train],
+        description=description or f"{handle.name}: perplexity on {int(held.sum())} held-out chunks of {seq_len} "
+                                   f"tokens, {len(instructions)} instructions",
+        instructions=tuple((str(p), str(r)) for p, r in instructions),
+    )

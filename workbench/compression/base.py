@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar
 
 from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle, module_fingerprint
+from workbench.core.lm import is_language_model
 
 Apply = Callable[[ModelHandle, Any, Any], ModelHandle]
 _APPLY: dict[tuple[type, str], Apply] = {}
@@ -148,6 +149,8 @@ def apply_one(handle: ModelHandle, cfg: CompressionConfig, task: Any) -> ModelHa
     """
     from workbench.formats.normalize import normalized
 
+    if is_language_model(handle):
+        return language_model_variant(handle, cfg, task)
     fn = _APPLY.get((type(cfg), handle.framework))
     torch_fn = _APPLY.get((type(cfg), "torch"))
     try:
@@ -175,6 +178,29 @@ def apply_one(handle: ModelHandle, cfg: CompressionConfig, task: Any) -> ModelHa
             "probably one the technique does not handle; exclude the layer named above (exclude=[...]) or try "
             "another structure/technique, and report it with the model file if it persists."
         ) from e
+
+
+LANGUAGE_MODEL = "lm"
+"""The registry key (in place of a framework) of techniques for causal language models: their layers are a
+decoder stack, not a CNN's, so quantisation, pruning and recovery are their own functions."""
+
+
+def language_model_variant(handle: ModelHandle, cfg: CompressionConfig, task: Any) -> ModelHandle:
+    """`cfg` applied by its language-model technique; a clear error where there is none."""
+    fn = _APPLY.get((type(cfg), LANGUAGE_MODEL))
+    if fn is None:
+        have = sorted(ct.__name__ for (ct, fw) in _APPLY if fw == LANGUAGE_MODEL)
+        raise WorkbenchError(f"{type(cfg).__name__} does not apply to language models ({handle.name}) yet; "
+                             f"these do: {', '.join(have) or 'none'}.")
+    if handle.framework != "torch" or handle.module is None:
+        raise WorkbenchError(f"{handle.name} is a {handle.source_format} language model: compress its Hugging Face "
+                             "folder or .gguf file (the PyTorch model), then export the variant.")
+    try:
+        return fn(handle, cfg, task)
+    except WorkbenchError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a library failure inside a technique: say which, never crash
+        raise WorkbenchError(f"{handle.name}: {cfg.label} failed inside {type(e).__name__}: {first_line(e)}.") from e
 
 
 def bridged(handle: ModelHandle, cfg: CompressionConfig, task: Any) -> ModelHandle:

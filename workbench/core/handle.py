@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     pass
 
 Framework = Literal["torch", "onnx", "tflite"]
-SourceFormat = Literal["module", "torchscript", "exported_program", "onnx", "tflite"]
+SourceFormat = Literal["module", "torchscript", "exported_program", "onnx", "tflite", "genai", "litert_lm"]
 
 FRAMEWORK_OF: dict[SourceFormat, Framework] = {
     "module": "torch",
@@ -28,6 +28,8 @@ FRAMEWORK_OF: dict[SourceFormat, Framework] = {
     "exported_program": "torch",
     "onnx": "onnx",
     "tflite": "tflite",
+    "genai": "onnx",        # an ONNX Runtime GenAI folder (a language model: model.onnx + genai_config.json)
+    "litert_lm": "tflite",  # a LiteRT language-model file with prefill/decode signatures
 }
 
 

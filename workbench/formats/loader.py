@@ -50,7 +50,8 @@ def load(
     Args:
         path_or_module: an `nn.Module` (or `torch.export.ExportedProgram`) in memory, or a path to a
             TorchScript (``.pt``/``.pth``), ExportedProgram (``.pt2``), ONNX (``.onnx``) or TFLite
-            (``.tflite``) file.
+            (``.tflite``) file; a language model as a ``.gguf`` file, a Hugging Face folder (config.json +
+            safetensors + tokenizer.json) or an ONNX Runtime GenAI folder.
         example_inputs: sample inputs (numpy arrays or tensors, one per model input, batch first). Needed
             for in-memory modules and TorchScript to know input shapes and to convert to ONNX / TFLite.
         name: display name; defaults to the file stem or the module's class name.
@@ -95,10 +96,16 @@ def _load_file(path: Path, examples: list[np.ndarray] | None, name: str | None) 
     if not exists:
         raise WorkbenchError(f"{path}: no such file. Check the path (relative paths start at {Path.cwd()}).")
     if is_dir:
-        raise WorkbenchError(
-            f"{path} is a directory. Pass the model file inside it ({', '.join(sorted(SUFFIXES))})."
-        )
+        return load_directory(path, name)
     suffix = path.suffix.lower()
+    if suffix == ".gguf":
+        from workbench.formats.lm_folder import load_lm
+
+        return load_lm(path, name)
+    if suffix in (".bin", ".ckpt"):
+        raise WorkbenchError(f"{path}: a {suffix} checkpoint is a Python pickle; loading one runs code from the file, "
+                             "so the workbench refuses it. Save the weights as safetensors (a Hugging Face folder) "
+                             "or export TorchScript/ONNX where you trust the file.")
     if suffix not in SUFFIXES:
         raise WorkbenchError(
             f"{path}: unsupported extension {suffix or '(none)'!r}. Supported: TorchScript .pt/.pth, "
@@ -136,6 +143,22 @@ def _load_file(path: Path, examples: list[np.ndarray] | None, name: str | None) 
     from workbench.formats.tflite_file import load_tflite
 
     return load_tflite(path, examples, name)
+
+
+def load_directory(path: Path, name: str | None) -> ModelHandle:
+    """A folder: a Hugging Face language model (config.json) or an ONNX Runtime GenAI folder (genai_config.json)."""
+    if (path / "genai_config.json").is_file():
+        from workbench.formats.genai_folder import load_genai_folder
+
+        return load_genai_folder(path, name)
+    if (path / "config.json").is_file():
+        from workbench.formats.lm_folder import load_lm
+
+        return load_lm(path, name)
+    raise WorkbenchError(
+        f"{path} is a directory but not a model folder (no config.json or genai_config.json). Pass the model file "
+        f"inside it ({', '.join(sorted(SUFFIXES))}, .gguf) or a Hugging Face / ONNX Runtime GenAI model folder."
+    )
 
 
 def _sniff(path: Path, head: bytes) -> str | None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle
+from workbench.core.lm import is_language_model
 
 LIBRARIES = ("torch", "onnxruntime", "ai-edge-litert", "onnx", "litert-torch", "ai-edge-quantizer", "torch-pruning")
 
@@ -24,9 +25,10 @@ COLUMNS = [
     "variant", "runtime", "threads", "batch", "fidelity", "size_bytes", "size_deflated_bytes", "params",
     "params_nonzero", "bits_effective", "realized", "realization", "latency_ms_p50", "latency_ms_p90",
     "latency_ms_p99", "latency_ms_mean", "latency_ms_iqr", "reps", "weight_bytes", "peak_mem_bytes", "macs",
-    "error",
+    "tokens_per_s", "ttft_ms", "kv_cache_bytes", "error",
 ]
-DEVICE_COLUMNS = ["device", "latency_ms_est", "energy_mj_est", "power_w_est", "battery_h_est", "fits", "deployable"]
+DEVICE_COLUMNS = ["device", "latency_ms_est", "energy_mj_est", "power_w_est", "battery_h_est", "fits", "deployable",
+                  "tokens_per_s_est", "energy_mj_per_token_est"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class Measurement:
     weight_bytes: int | None = None
     peak_mem_bytes: int | None = None
     macs: int | None = None
+    tokens_per_s: float | None = None
+    ttft_ms: float | None = None
+    kv_cache_bytes: int | None = None
     error: str | None = None
     task: str = ""
     lineage: tuple[str, ...] = ()
@@ -105,6 +110,10 @@ def measure(
 ) -> Measurement:
     """Measure a variant on a runtime: accuracy, fidelity, size, latency, memory, MACs, device estimates.
 
+    A language model (`workbench.core.lm.is_language_model`) is measured by `workbench.measurement.lm`: its
+    metrics are perplexity, agreement and pass rate, and it adds ``tokens_per_s``, ``ttft_ms`` and
+    ``kv_cache_bytes`` (latency columns: milliseconds per decoded token).
+
     Where the runtime can execute the variant's compression for real it is realised first (see
     `workbench.realize`), so size and latency are real; otherwise the float artefact is measured and
     `realized` is False. The handle is never changed.
@@ -138,7 +147,13 @@ def measure(
     label = "+".join(c.label for c in handle.lineage) or "baseline"
     common = dict(variant=label, runtime=runtime, threads=threads, batch=batch, task=getattr(task, "name", ""),
                   lineage=tuple(c.label for c in handle.lineage), versions=library_versions(),
-                  params=handle.num_params, macs=_macs(handle), bits_effective=_bits(handle))
+                  params=handle.num_params, bits_effective=_bits(handle))
+    if is_language_model(handle):
+        from workbench.measurement.lm import measure_lm
+
+        return Measurement(**measure_lm(handle, task, runtime=runtime, threads=threads, devices=devices,
+                                        memory=memory, limit=limit, common=common))
+    common["macs"] = _macs(handle)
     try:
         real = realize(handle, runtime, task)
         run = make_runtime(real.handle, runtime, threads=threads)

@@ -28,6 +28,7 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
+from workbench.core.lm import is_language_model
 from workbench.core.quant import quant_record
 from workbench.realize.common import Needs, Realized, join_notes, prune_structures
 
@@ -37,12 +38,13 @@ class RealizerEntry:
     """Where a runtime's realiser lives."""
 
     module: str  # defines realize_variant(handle, runtime, task, needs) -> Realized
+    lm_module: str = ""  # defines realize_lm(handle, runtime, task, needs) -> Realized, for language models
 
 
 REALIZERS: dict[str, RealizerEntry] = {
-    "torch": RealizerEntry("workbench.realize.torch_realizer"),
-    "onnxruntime": RealizerEntry("workbench.realize.onnxruntime_realizer"),
-    "litert": RealizerEntry("workbench.realize.litert_realizer"),
+    "torch": RealizerEntry("workbench.realize.torch_realizer", "workbench.realize.torch_lm_realizer"),
+    "onnxruntime": RealizerEntry("workbench.realize.onnxruntime_realizer", "workbench.realize.genai_realizer"),
+    "litert": RealizerEntry("workbench.realize.litert_realizer", "workbench.realize.litert_lm_realizer"),
     "tflite_runtime": RealizerEntry("workbench.realize.litert_realizer"),
 }
 
@@ -69,6 +71,11 @@ def realize(handle: ModelHandle, runtime: str, task: Any = None) -> Realized:
     sparse = sorted(structures & {"unstructured", "2:4"})
     sparse_note = f"{'/'.join(sparse)} sparsity simulated (dense kernels)" if sparse else ""
     needs = Needs(quant_record(handle), sparse_note)
+    if is_language_model(handle):
+        entry = REALIZERS.get(runtime)
+        if entry is None or not entry.lm_module:
+            raise WorkbenchError(f"{handle.name} is a language model; runtime {runtime!r} does not run language models.")
+        return importlib.import_module(entry.lm_module).realize_lm(handle, runtime, task, needs)
     if handle.framework != "torch":
         done = handle.meta.get("realised")  # the file already holds integer/fp16 kernels (quantised in place)
         if handle.framework == "onnx" and runtime == "onnxruntime" and needs.quantised and not done:

@@ -7,6 +7,6 @@ Example:
 """
 
 from workbench.runtimes.registry import RUNNERS, RUNTIMES, RunnerEntry, available_runtimes, runtime
-from workbench.runtimes.runner import NATIVE, Runner, check_inputs
+from workbench.runtimes.runner import NATIVE, Generation, Runner, check_inputs
 
-__all__ = ["NATIVE", "RUNNERS", "RUNTIMES", "Runner", "RunnerEntry", "available_runtimes", "check_inputs", "runtime"]
+__all__ = ["NATIVE", "Generation", "RUNNERS", "RUNTIMES", "Runner", "RunnerEntry", "available_runtimes", "check_inputs", "runtime"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
+from workbench.core.lm import is_language_model
 from workbench.runtimes.runner import Runner
 
 
@@ -26,12 +27,16 @@ class RunnerEntry:
     module: str            # defines make_runner(handle, threads, name) -> Runner
     requires: str          # an importable top-level package
     optional: str = ""     # set for optional extras: what to say when it is missing
+    lm_module: str = ""    # defines make_lm_runner(handle, threads, name) -> Runner for language models
 
 
 RUNNERS: dict[str, RunnerEntry] = {
-    "torch": RunnerEntry("workbench.runtimes.torch_runner", "torch"),
-    "onnxruntime": RunnerEntry("workbench.runtimes.onnxruntime_runner", "onnxruntime"),
-    "litert": RunnerEntry("workbench.runtimes.litert_runner", "ai_edge_litert"),
+    "torch": RunnerEntry("workbench.runtimes.torch_runner", "torch", lm_module="workbench.runtimes.torch_lm_runner"),
+    # a language model runs through ONNX Runtime GenAI (an ONNX Runtime session with a KV cache and a sampler)
+    "onnxruntime": RunnerEntry("workbench.runtimes.onnxruntime_runner", "onnxruntime",
+                               lm_module="workbench.runtimes.genai_runner"),
+    "litert": RunnerEntry("workbench.runtimes.litert_runner", "ai_edge_litert",
+                          lm_module="workbench.runtimes.litert_lm_runner"),
     # optional extra; see DESIGN.md for why it is never the default
     "tflite_runtime": RunnerEntry("workbench.runtimes.litert_runner", "tflite_runtime",
                                   "tflite_runtime is not installed (it is optional); use runtime 'litert' instead."),
@@ -79,4 +84,9 @@ def runtime(handle: ModelHandle, name: str = "onnxruntime", *, threads: int | No
     entry = RUNNERS[name]
     if entry.optional and not importlib.util.find_spec(entry.requires):
         raise WorkbenchError(entry.optional)
+    if is_language_model(handle):
+        if not entry.lm_module:
+            raise WorkbenchError(f"{handle.name} is a language model; runtime {name!r} does not run language models. "
+                                 f"Choose one of: {', '.join(r for r, e in RUNNERS.items() if e.lm_module)}.")
+        return importlib.import_module(entry.lm_module).make_lm_runner(handle, threads, name)
     return importlib.import_module(entry.module).make_runner(handle, threads, name)

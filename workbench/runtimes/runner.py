@@ -14,6 +14,35 @@ from workbench.core.handle import ModelHandle, TensorSpec, describe_signature
 NATIVE = {"torch": "torch", "onnx": "onnxruntime", "tflite": "litert"}
 
 
+@dataclass(frozen=True)
+class Generation:
+    """One greedy generation by a language-model runner, with its timings.
+
+    Attributes:
+        text: the new text (the prompt not repeated).
+        prompt_tokens: tokens in the prompt (after the chat template, when one was applied).
+        new_tokens: tokens generated (stops early at the end-of-sequence token).
+        ttft_ms: time to first token: from the call to the first new token (tokenising, prefill, one step).
+        tokens_per_s: decode speed: new tokens after the first, per second of their generation (`None` when
+            fewer than two were generated).
+        token_ids: the new token ids.
+    """
+
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    ttft_ms: float
+    tokens_per_s: float | None
+    token_ids: tuple[int, ...] = ()
+
+
+def decode_speed(new_tokens: int, first_at: float, end_at: float) -> float | None:
+    """Tokens per second after the first token (the decode phase), from monotonic clock readings in seconds."""
+    if new_tokens < 2 or end_at <= first_at:
+        return None
+    return (new_tokens - 1) / (end_at - first_at)
+
+
 @dataclass(eq=False)
 class Runner:
     """A model bound to one runtime. Call it with numpy arrays, one per input; get a list of arrays back.
@@ -36,6 +65,35 @@ class Runner:
     inputs: list[TensorSpec]
     _call: Callable[[list[np.ndarray]], list[np.ndarray]] = field(repr=False)
     fixed_batch: int | None = None
+    _generate: Callable[..., Generation] | None = field(default=None, repr=False)
+
+    @property
+    def generates(self) -> bool:
+        """Whether this runner runs a language model (it has `generate`)."""
+        return self._generate is not None
+
+    def generate(self, prompt: str, max_new_tokens: int = 32, *, chat: bool = True,
+                 stream: Callable[[str], None] | None = None) -> Generation:
+        """Greedy generation from `prompt`: at most `max_new_tokens` new tokens, with time to first token and
+        decode tokens/s. `chat`: wrap the prompt in the model's chat template (a user turn) when it has one.
+        `stream`: called with the text so far after each new token (a chat box shows it as it grows).
+
+        Raises:
+            WorkbenchError: this runner's model is not a language model, or `max_new_tokens` is not positive.
+        """
+        if self._generate is None:
+            raise WorkbenchError(f"{self.handle.name} is not a language model; generate() needs one "
+                                 "(workbench.load a .gguf file or a Hugging Face model folder).")
+        if not isinstance(prompt, str):
+            raise WorkbenchError(f"generate() takes the prompt as a string, got {type(prompt).__name__}.")
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise WorkbenchError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.")
+        try:
+            return self._generate(prompt, max_new_tokens, chat, stream)
+        except WorkbenchError:
+            raise
+        except Exception as e:
+            raise WorkbenchError(f"{self.handle.name} failed to generate in {self.runtime}: {first_line(e)}.") from e
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)):

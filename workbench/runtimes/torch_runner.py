@@ -22,7 +22,7 @@ def make_runner(handle: ModelHandle, threads: int | None, name: str = "torch") -
     module = handle.module
 
     def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
-        with _torch_threads(threads), torch.no_grad():
+        with torch_threads(threads), torch.no_grad():
             result = module(*[torch.from_numpy(a) for a in arrays])
         return [t.detach().cpu().numpy() for _, t in flatten_outputs(result)]
 
@@ -31,7 +31,7 @@ def make_runner(handle: ModelHandle, threads: int | None, name: str = "torch") -
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int | None):
+def torch_threads(threads: int | None):
     import torch
 
     if threads is None:

@@ -18,6 +18,8 @@ _TASKS: dict[str, tuple[str, str]] = {
     "digits-cnn": ("workbench.zoo.digits", "MobileNet-style CNN on scikit-learn digits (32x32), accuracy"),
     "minilm": ("workbench.zoo.minilm", "MiniLM-L6 sentence embeddings, WordNet topic accuracy + cosine"),
     "silero-vad": ("workbench.zoo.vad", "Silero VAD v6 on synthesised speech, frame accuracy + F1"),
+    "smollm2": ("workbench.zoo.smollm2", "SmolLM2-135M-Instruct language model: perplexity on Python docs, "
+                                         "instruction pass rate"),
 }
 
 
