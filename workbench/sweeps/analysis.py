@@ -55,6 +55,12 @@ def _front_2d(v: np.ndarray) -> np.ndarray:
     return out
 
 
+LOWER_IS_BETTER = frozenset({"perplexity"})
+"""Quality metrics where a lower value is better (a language model's perplexity): `pareto` minimises them even
+when they are listed under `maximize`, and `best` / `within_budget` read their threshold as the highest
+acceptable value."""
+
+
 def pareto(
     df: pd.DataFrame,
     maximize: Sequence[str] = ("accuracy",),
@@ -68,7 +74,8 @@ def pareto(
 
     Args:
         df: sweep results.
-        maximize: columns where higher is better.
+        maximize: columns where higher is better (a `LOWER_IS_BETTER` metric such as ``perplexity`` listed
+            here is minimised: it is the quality objective, and lower is its better).
         minimize: columns where lower is better.
         by: compute one front per group (e.g. ``"device"`` or ``["runtime", "device"]``).
 
@@ -77,6 +84,8 @@ def pareto(
         >>> front.loc[front.pareto, "variant"].tolist()
         ['q8', 'channel-0.50+q8']
     """
+    minimize = [*(c for c in maximize if c in LOWER_IS_BETTER), *minimize]
+    maximize = [c for c in maximize if c not in LOWER_IS_BETTER]
     cols = list(maximize) + list(minimize)
     if not cols:
         raise WorkbenchError("pareto needs at least one column to maximise or minimise")
@@ -185,7 +194,7 @@ def within_budget(
         max_power_w: budget on ``power_w_est``.
         max_size_bytes: budget on ``size_bytes`` (the artefact file).
         max_memory_bytes: budget on `memory_col`.
-        min_metric: the lowest acceptable `metric`.
+        min_metric: the lowest acceptable `metric` (the highest, for a `LOWER_IS_BETTER` metric).
         metric: the quality column of `min_metric`.
         latency_col: ``latency_ms_p50`` (measured) or ``latency_ms_est`` (a device estimate).
         memory_col: ``peak_mem_bytes`` (measured peak) or any other bytes column.
@@ -215,6 +224,8 @@ def within_budget(
             continue
         default, op, text, best_text, why_text = BUDGETS[name]
         col = columns.get(name, default)
+        if name == "min_metric" and metric in LOWER_IS_BETTER:  # perplexity: the threshold is the highest allowed
+            op, text, best_text, why_text = "<=", "{metric} <= {b:g}", "best {v:.4g}", "{metric} {v:.4g} > {b:g}"
         present = col in df
         vals = (pd.to_numeric(df[col], errors="coerce").astype(float) if present
                 else pd.Series(np.nan, index=df.index, dtype=float))
@@ -264,6 +275,7 @@ def best(
     max_size_bytes: float | None = None,
     max_memory_bytes: float | None = None,
     must_fit: bool = True,
+    max_metric: float | None = None,
     metric: str = "accuracy",
     objective: str = "latency_ms_p50",
     maximize_objective: bool = False,
@@ -275,7 +287,8 @@ def best(
         device: keep rows estimated for this device profile; then `max_latency_ms` and a latency `objective`
             use the device *estimate* (`latency_ms_est`), and `must_fit` requires ``fits``.
         runtime: keep rows measured on this runtime.
-        min_accuracy: lowest acceptable value of `metric`.
+        min_accuracy: lowest acceptable value of `metric` (for a metric where higher is better).
+        max_metric: highest acceptable value of a `LOWER_IS_BETTER` metric (``metric="perplexity"``).
         max_latency_ms / max_energy_mj / max_size_bytes / max_memory_bytes: budgets (energy is the device
             estimate per inference; size is the artefact file; memory the measured peak).
         must_fit: with a device, drop variants the estimator says do not fit its memory.
@@ -289,6 +302,14 @@ def best(
         >>> workbench.best(df, device="raspberry-pi-4", min_accuracy=0.97, max_latency_ms=5)["variant"]
         'q8'
     """
+    lower = metric in LOWER_IS_BETTER
+    if lower and min_accuracy is not None:
+        raise WorkbenchError(f"best: lower {metric} is better; give its highest acceptable value as max_metric=..., "
+                             "not min_accuracy.")
+    if not lower and max_metric is not None:
+        raise WorkbenchError(f"best: higher {metric} is better; give its lowest acceptable value as min_accuracy=....")
+    min_accuracy = max_metric if lower else min_accuracy
+    names = {**BEST_NAMES, "min_metric": "max_metric"} if lower else BEST_NAMES
     rows = df[~error_mask(df)]
     if rows.empty:
         raise WorkbenchError("best: the results hold no successful variant (every row has an error)")
@@ -311,18 +332,18 @@ def best(
                                      max_memory_bytes=max_memory_bytes, metric=metric, latency_col=latency_col,
                                      must_fit=device is not None and must_fit)
     by_name = {b.name: b for b in budgets}
-    budgets = [by_name[n] for n in BEST_NAMES if n in by_name]
+    budgets = [by_name[n] for n in names if n in by_name]
     for b in budgets:
         if not b.present:
-            name = BEST_NAMES[b.name]
+            name = names[b.name]
             raise WorkbenchError(f"best: {name} needs column {b.column!r}, which the results lack"
                                  + (" (pass device=... for estimates)" if b.column.endswith("_est") else ""))
     chosen = rows[passing]
     if chosen.empty:
         where = f" ({', '.join(scope)})" if scope else ""
-        lines = [f"  {BEST_NAMES[b.name]}: {b.column} {b.op} {b.limit}: met by {int(b.ok.sum())} of {len(rows)}"
+        lines = [f"  {names[b.name]}: {b.column} {b.op} {b.limit}: met by {int(b.ok.sum())} of {len(rows)}"
                  + (f" (best available {b.best:.4g})" if not pd.isna(b.best) else "") for b in budgets]
-        none = [BEST_NAMES[b.name] for b in budgets if not b.ok.any()]
+        none = [names[b.name] for b in budgets if not b.ok.any()]
         head = (f"no variant meets {', '.join(none)}" if none else "no variant meets all constraints together")
         raise WorkbenchError(f"best: {head}{where}:\n" + "\n".join(lines))
     obj = latency_col if objective in ("latency_ms_p50", "latency") and device is not None else objective

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from workbench.sweeps.spec import SCOPES, VariantSpec
@@ -188,7 +189,13 @@ def spec_of_row(row: Mapping[str, Any] | pd.Series) -> VariantSpec:
     scope = row.get("scope")
     if scope not in SCOPES:
         scope = scope_of_lineage(row.get("lineage") if isinstance(row.get("lineage"), str) else None)
-    return VariantSpec(prune, structure, int(num("bits", 32)), int(recover) if recover else None, scope=scope)
+    group = num("group_size", None)
+    sym = row.get("symmetric")
+    method = row.get("method")
+    return VariantSpec(prune, structure, int(num("bits", 32)), int(recover) if recover else None, scope=scope,
+                       group_size=int(group) if group else None,
+                       symmetric=bool(sym) if isinstance(sym, (bool, np.bool_)) else True,
+                       method=method if isinstance(method, str) else "rtn")
 
 
 def spec_of_lineage(lineage: Sequence[Any]) -> VariantSpec:
@@ -203,6 +210,7 @@ def spec_of_lineage(lineage: Sequence[Any]) -> VariantSpec:
         VariantSpec(prune=0.5, structure='channel', bits=8, recover=None, scope='layer')
     """
     prune, structure, bits, recover, scope = 0.0, None, 32, None, "layer"
+    quant: dict[str, Any] = {}
     for cfg in lineage:
         kind = getattr(cfg, "kind", "")
         if kind == "prune":
@@ -210,9 +218,12 @@ def spec_of_lineage(lineage: Sequence[Any]) -> VariantSpec:
             scope = str(getattr(cfg, "scope", "layer"))
         elif kind == "quantize":
             bits = 16 if getattr(cfg, "dtype", None) == "fp16" else int(cfg.bits)
+            if bits < 16:
+                quant = {"group_size": cfg.group_size if cfg.granularity == "group" else None,
+                         "symmetric": bool(cfg.symmetric), "method": getattr(cfg, "method", "rtn")}
         elif kind == "recover":
             recover = (recover or 0) + int(cfg.steps)
-    return VariantSpec(prune, structure, bits, recover, scope=scope)
+    return VariantSpec(prune, structure, bits, recover, scope=scope, **quant)
 
 
 def config_columns(handle: Any) -> dict[str, Any]:

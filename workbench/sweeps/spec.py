@@ -15,7 +15,8 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-STRUCTURES = ("unstructured", "channel", "2:4")
+STRUCTURES = ("unstructured", "channel", "2:4", "layer")  # layer: whole decoder layers (language models)
+METHODS = ("rtn", "hqq")
 BITS = (32, 16, 8, 7, 6, 5, 4, 3, 2)
 DEFAULT_PRUNE = (0.0, 0.25, 0.5, 0.75)
 DEFAULT_STRUCTURES = ("unstructured", "channel")
@@ -34,6 +35,11 @@ class VariantSpec:
         recover: fine-tuning steps after pruning (`workbench.Recover`), or ``None``.
         scope: the pruning scope, ``"layer"`` or ``"global"`` (`workbench.Prune`'s `scope`); the grid's
             `scope`, a setting of the whole sweep, so it is not part of `to_dict` (nor of the store keys).
+        group_size: weights per quantisation group (``None``: one scale per output channel).
+        symmetric: symmetric weights (zero point 0) or asymmetric (min/max with a zero point).
+        method: ``"rtn"`` (round to nearest) or ``"hqq"`` (half-quadratic: zero points and scales fitted to
+            the weights). `group_size`, `symmetric` and `method` enter `to_dict` (and the store key) only when
+            they differ from the defaults, so stores written before they existed keep their keys.
     """
 
     prune: float = 0.0
@@ -41,10 +47,20 @@ class VariantSpec:
     bits: int = 32
     recover: int | None = None
     scope: str = "layer"
+    group_size: int | None = None
+    symmetric: bool = True
+    method: str = "rtn"
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"VariantSpec: scope must be 'layer' or 'global', got {self.scope!r}")
+
+    def __repr__(self) -> str:  # the quantisation-grid fields only where they differ from the defaults
+        extra = "".join(f", {k}={v!r}" for k, v, d in (("group_size", self.group_size, None),
+                                                        ("symmetric", self.symmetric, True),
+                                                        ("method", self.method, "rtn")) if v != d)
+        return (f"VariantSpec(prune={self.prune!r}, structure={self.structure!r}, bits={self.bits!r}, "
+                f"recover={self.recover!r}, scope={self.scope!r}{extra})")
 
     @property
     def is_baseline(self) -> bool:
@@ -61,8 +77,21 @@ class VariantSpec:
         if self.bits == 16:
             parts.append("fp16")
         elif self.bits < 16:
-            parts.append(f"q{self.bits}")
+            parts.append(self.quantize().label)
         return "+".join(parts) or "baseline"
+
+    def quantize(self) -> Any:
+        """The `Quantize` config of an integer bit-width (with this point's group size, symmetry and method)."""
+        from workbench.compression import Quantize
+
+        extra: dict[str, Any] = {}
+        if self.group_size is not None:
+            extra.update(granularity="group", group_size=self.group_size)
+        if not self.symmetric:
+            extra["symmetric"] = False
+        if self.method != "rtn":
+            extra["method"] = self.method
+        return Quantize(self.bits, **extra)
 
     def configs(self, *, scope: str | None = None) -> list[Any]:
         """The compression configs that build this variant: Prune (with `scope`, default this spec's), then
@@ -78,12 +107,16 @@ class VariantSpec:
         if self.bits == 16:
             out.append(Quantize(dtype="fp16"))
         elif self.bits < 16:
-            out.append(Quantize(self.bits))
+            out.append(self.quantize())
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """The grid point as stored in a results row and hashed into its key (`scope` is not part of it)."""
-        return {"prune": self.prune, "structure": self.structure, "bits": self.bits, "recover": self.recover}
+        d = {"prune": self.prune, "structure": self.structure, "bits": self.bits, "recover": self.recover}
+        for name, default in (("group_size", None), ("symmetric", True), ("method", "rtn")):
+            if getattr(self, name) != default:
+                d[name] = getattr(self, name)
+        return d
 
 
 def _numbers(name: str, values: Any, ok, what: str) -> tuple:
@@ -128,6 +161,9 @@ class Grid:
     threads: int = 1
     limit: int | None = None
     scope: str = "layer"
+    group_size: tuple[int | None, ...] = (None,)
+    symmetric: tuple[bool, ...] = (True,)
+    method: tuple[str, ...] = ("rtn",)
     _variants: tuple[VariantSpec, ...] = field(default=(), init=False, repr=False, compare=False)
     _dropped: tuple[tuple[VariantSpec, str], ...] = field(default=(), init=False, repr=False, compare=False)
 
@@ -155,6 +191,13 @@ class Grid:
             raise ValueError(f"grid: limit must be None (whole evaluation split) or >= 1, got {self.limit!r}")
         if self.scope not in SCOPES:
             raise ValueError(f"grid: scope must be 'layer' or 'global', got {self.scope!r}")
+        object.__setattr__(self, "group_size", _numbers(
+            "group_size", self.group_size, lambda v: v is None or (not isinstance(v, bool) and isinstance(v, Integral)
+                                                                   and v >= 8), "None (per channel) or >= 8"))
+        object.__setattr__(self, "symmetric", _numbers(
+            "symmetric", [self.symmetric] if isinstance(self.symmetric, bool) else self.symmetric,
+            lambda v: isinstance(v, bool), "True or False"))
+        object.__setattr__(self, "method", _numbers("method", self.method, lambda v: v in METHODS, f"one of {METHODS}"))
         kept, dropped = _expand(self)
         object.__setattr__(self, "_variants", tuple(kept))
         object.__setattr__(self, "_dropped", tuple(dropped))
@@ -176,9 +219,13 @@ class Grid:
         return len(self._variants)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prune": list(self.prune), "structure": list(self.structure), "bits": list(self.bits),
-                "recover": list(self.recover), "runtimes": list(self.runtimes), "devices": list(self.devices),
-                "threads": self.threads, "limit": self.limit, "scope": self.scope}
+        d = {"prune": list(self.prune), "structure": list(self.structure), "bits": list(self.bits),
+             "recover": list(self.recover), "runtimes": list(self.runtimes), "devices": list(self.devices),
+             "threads": self.threads, "limit": self.limit, "scope": self.scope}
+        for name, default in (("group_size", (None,)), ("symmetric", (True,)), ("method", ("rtn",))):
+            if getattr(self, name) != default:
+                d[name] = list(getattr(self, name))
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -205,6 +252,9 @@ def grid(
     threads: int = 1,
     limit: int | None = None,
     scope: str = "layer",
+    group_size: Sequence[int | None] | int | None = None,
+    symmetric: Sequence[bool] | bool = True,
+    method: Sequence[str] | str = "rtn",
 ) -> Grid:
     """The variants of a sweep: every prune ratio × structure × bit-width (× recovery), and where to measure.
 
@@ -221,6 +271,9 @@ def grid(
         limit: evaluate on the first `limit` samples only (quick looks); ``None`` for the whole split.
         scope: channel pruning scope, ``"layer"`` (even widths, which the runtimes' kernels favour) or
             ``"global"``.
+        group_size: weights per quantisation group, e.g. ``[32, 64, 128]`` (``None``: per output channel).
+        symmetric: ``True``, ``False`` or both (``[True, False]``): symmetric or asymmetric weight grids.
+        method: ``"rtn"`` and/or ``"hqq"`` (see `workbench.Quantize`).
 
     Returns:
         A `Grid`; `grid.variants` lists what will be built and `grid.dropped` what was left out and why.
@@ -233,18 +286,23 @@ def grid(
         'prune 0 has no structure: same variant as the unpruned one'
     """
     return Grid(prune=prune, structure=structure, bits=bits, recover=recover, runtimes=runtimes,
-                devices=devices, threads=threads, limit=limit, scope=scope)
+                devices=devices, threads=threads, limit=limit, scope=scope,
+                group_size=(group_size,) if group_size is None or isinstance(group_size, int) else group_size,
+                symmetric=symmetric, method=method)
 
 
 def _expand(g: Grid) -> tuple[list[VariantSpec], list[tuple[VariantSpec, str]]]:
     kept: dict[VariantSpec, None] = {}
     dropped: list[tuple[VariantSpec, str]] = []
-    for prune, structure, bits, recover in product(g.prune, g.structure, g.bits, g.recover):
-        spec = VariantSpec(prune, structure, bits, recover, g.scope)
+    for prune, structure, bits, recover, group, sym, method in product(
+            g.prune, g.structure, g.bits, g.recover, g.group_size, g.symmetric, g.method):
+        if bits >= 16:  # float: no grid to choose; one variant per float width
+            group, sym, method = None, True, "rtn"
+        spec = VariantSpec(prune, structure, bits, recover, g.scope, group, sym, method)
         if prune == 0:
             # Unpruned variants have no structure and nothing to recover: one per bit-width, kept even when
             # every recover value asks for fine-tuning (the unpruned q8 belongs on the chart).
-            canonical = VariantSpec(0.0, None, bits, None, g.scope)
+            canonical = VariantSpec(0.0, None, bits, None, g.scope, group, sym, method)
             if canonical in kept:
                 reason = ("nothing pruned, so nothing to recover" if recover
                           else "prune 0 has no structure: same variant as the unpruned one")
@@ -254,6 +312,8 @@ def _expand(g: Grid) -> tuple[list[VariantSpec], list[tuple[VariantSpec, str]]]:
         elif structure == "2:4" and prune != 0.5:
             dropped.append((spec, "2:4 sparsity removes exactly half: only prune 0.5 applies"))
             continue
+        if spec in kept:
+            continue  # a float width met again through the quantisation-only axes
         kept[spec] = None
     baseline = VariantSpec(scope=g.scope)
     ordered = [baseline] + [s for s in kept if s != baseline]
