@@ -3,7 +3,8 @@
 Importing this package registers every technique (torch, and ONNX / TFLite where they apply).
 """
 
-from workbench.compression import prune_tflite  # noqa: F401 - registers Prune on TFLite files
+# registering modules: Prune on TFLite files; the language-model techniques
+from workbench.compression import lm_prune, lm_quantize, lm_recover, prune_tflite  # noqa: F401
 from workbench.compression.base import CompressionConfig, compress, config_from_dict, supported_frameworks, technique
 from workbench.compression.lowrank import LowRank, lowrank_plan
 from workbench.compression.mixed_precision import auto_mixed_precision, sensitivity

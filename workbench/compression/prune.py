@@ -68,6 +68,7 @@ class Structure(_Choice):
     UNSTRUCTURED = "unstructured"
     CHANNEL = "channel"
     N_M = "2:4"
+    LAYER = "layer"
 
 
 class Scope(_Choice):
@@ -78,6 +79,12 @@ class Scope(_Choice):
 class Importance(_Choice):
     L1 = "l1"
     L2 = "l2"
+    COSINE = "cosine"
+    PERPLEXITY = "perplexity"
+
+
+MEASURED = (Importance.COSINE, Importance.PERPLEXITY)
+"""Importances of whole decoder layers (``structure="layer"``), measured on the task's calibration text."""
 
 
 def _choice(enum: type[StrEnum], field: str, value: Any) -> StrEnum:
@@ -95,13 +102,17 @@ class Prune(CompressionConfig):
     Args:
         ratio: fraction to remove, in [0, 1): of the weights (unstructured), of the channels and heads (channel).
             ``"2:4"`` always removes exactly half, so it requires ``ratio=0.5``.
-        structure: ``"unstructured"``, ``"channel"`` or ``"2:4"`` (see the module docstring).
+        structure: ``"unstructured"``, ``"channel"`` or ``"2:4"`` (see the module docstring); on a language
+            model also ``"layer"``: drop ``floor(n * ratio)`` whole decoder layers (`workbench.compression.lm_prune`),
+            and ``"channel"`` removes MLP channels.
         scope: ``"global"`` ranks all layers together (each layer loses a different share); ``"layer"``
             removes ``floor(n * ratio)`` of each layer's n weights / channels / heads (so a layer never
             empties, and 0.5 halves every even width). Ignored by ``"2:4"``, which is per group of 4.
         importance: ``"l1"`` or ``"l2"`` norm of a channel's weights (summed over its dependency group,
             normalised by the group mean for global ranking). For single weights (unstructured, 2:4) both
-            rank identically, by absolute value.
+            rank identically, by absolute value. ``"layer"`` ranks decoder layers by a measured importance:
+            ``"cosine"`` (the default there: how much a layer turns its input hidden states, ``1 - cos``) or
+            ``"perplexity"`` (the task's perplexity with the layer dropped); ``"l1"``/``"l2"`` do not apply.
         exclude: module names (a name covers its submodules) left exactly as they are.
         round_to: channel pruning only: keep a multiple of this many channels in every pruned layer (e.g. 8,
             the SIMD block of ONNX Runtime's NCHWc convolution kernels; odd widths such as 19 or 67, which global
@@ -147,7 +158,7 @@ class Prune(CompressionConfig):
     _: KW_ONLY
     structure: Structure = Structure.UNSTRUCTURED
     scope: Scope = Scope.GLOBAL
-    importance: Importance = Importance.L1
+    importance: Importance | None = None
     exclude: tuple[str, ...] = ()
     round_to: int | None = None
 
@@ -158,7 +169,15 @@ class Prune(CompressionConfig):
         object.__setattr__(self, "ratio", float(r))
         object.__setattr__(self, "structure", _choice(Structure, "structure", self.structure))
         object.__setattr__(self, "scope", _choice(Scope, "scope", self.scope))
+        if self.importance is None:
+            object.__setattr__(self, "importance",
+                               Importance.COSINE if self.structure is Structure.LAYER else Importance.L1)
         object.__setattr__(self, "importance", _choice(Importance, "importance", self.importance))
+        if (self.importance in MEASURED) != (self.structure is Structure.LAYER):
+            raise ValueError(
+                f"Prune: importance {self.importance.value!r} does not apply to structure {self.structure.value!r}; "
+                "'layer' takes 'cosine' or 'perplexity', the others 'l1' or 'l2'"
+            )
         if self.structure is Structure.N_M and self.ratio != 0.5:
             raise ValueError(f"Prune: '2:4' keeps 2 of every 4 weights, so ratio must be 0.5, got {r!r}")
         object.__setattr__(self, "exclude", layer_names("Prune", self.exclude))
@@ -176,6 +195,8 @@ class Prune(CompressionConfig):
         """``prune-<structure>-<ratio>`` plus ``-layer``, ``-l2`` (channel) and ``-x<n excluded>`` when set."""
         if self.structure is Structure.N_M:
             text = "prune-2:4"
+        elif self.structure is Structure.LAYER:
+            text = f"prune-layer-{self.ratio:.2f}" + ("-ppl" if self.importance is Importance.PERPLEXITY else "")
         else:
             text = f"prune-{self.structure.value}-{self.ratio:.2f}"
             text += "-layer" if self.scope is Scope.LAYER else ""
@@ -186,6 +207,9 @@ class Prune(CompressionConfig):
 
 @technique(Prune, "torch")
 def _prune_torch(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHandle:
+    if cfg.structure is Structure.LAYER:
+        raise WorkbenchError(f"{handle.name}: structure='layer' drops decoder layers of a language model; this "
+                             "model is not one. Use 'channel', 'unstructured' or '2:4'.")
     channel = cfg.structure is Structure.CHANNEL
     check_torch_model(handle, [n for n, _ in handle.module.named_modules() if n], cfg.exclude, traced=channel)
     module = copy_module(handle)
@@ -218,6 +242,9 @@ def _prune_torch(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHand
 
 @technique(Prune, "onnx")
 def _prune_onnx(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHandle:
+    if cfg.structure is Structure.LAYER:
+        raise WorkbenchError(f"{handle.name}: structure='layer' drops decoder layers of a language model; this "
+                             "ONNX model is not one. Use 'channel', 'unstructured' or '2:4'.")
     if cfg.structure is Structure.CHANNEL:  # layers shrink: through an nn.Module, back to ONNX
         return bridged(handle, cfg, task)
     return prune_onnx_model(handle, cfg, ratio=cfg.ratio, per_layer=cfg.scope is Scope.LAYER,

@@ -38,10 +38,10 @@ def _prune_tflite(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHan
     """The variant of a TFLite-file model with its weights pruned (see the module docstring)."""
     from workbench.formats.tflite_graph import tflite_weights
 
-    if cfg.structure is Structure.CHANNEL:
+    if cfg.structure in (Structure.CHANNEL, Structure.LAYER):
         raise WorkbenchError(
-            f"{handle.name}: channel pruning removes channels from layers, which a TFLite file cannot be rewritten "
-            "for here. Prune the ONNX or PyTorch source of this model with structure='channel' and convert it to "
+            f"{handle.name}: {cfg.structure.value} pruning removes channels or layers, which a TFLite file cannot be "
+            "rewritten for here. Prune the ONNX or PyTorch source of this model with structure='channel' and convert it to "
             "TFLite, or use structure='unstructured' or '2:4' on this file."
         )
     weights = [w for w in tflite_weights(handle.path) if w.array is not None and w.dtype != "int4"

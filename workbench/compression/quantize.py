@@ -39,6 +39,7 @@ from workbench.core.handle import ModelHandle
 from workbench.core.quant import FP16, LayerQuant, quant_meta, quant_record
 
 GRANULARITIES = ("channel", "tensor", "group")
+METHODS = ("rtn", "hqq")
 FP16_MAX = 65504.0
 
 
@@ -56,13 +57,19 @@ class Quantize(CompressionConfig):
         per_layer: ``{layer or parent module: bits}`` overrides; the most specific name wins.
         dtype: ``"fp16"`` for float16 rounding of every float parameter (no other option may be set).
         embeddings: also quantise `nn.Embedding` tables (per row).
+        method: ``"rtn"`` (round to nearest) or ``"hqq"`` (half-quadratic: per-block zero points fitted to the
+            weights, always asymmetric; language models only, see `workbench.compression.lm_quantize`).
 
-    Labels: ``q8``, ``q8a8``, ``q4-group32``, ``q4-tensor``, ``q4-asym``, ``q8-emb``, ``fp16``; with `exclude`
-    ``q8-skip2-<hash>``; with `per_layer` ``q-mixed-<hash>`` (hash: of the whole config, stable).
+    A `group_size` alone implies ``granularity="group"``; `symmetric` defaults to True, and to False for
+    ``"hqq"``.
+
+    Labels: ``q8``, ``q8a8``, ``q4-group32``, ``q4-tensor``, ``q4-asym``, ``q8-emb``, ``fp16``,
+    ``q4-group32-hqq``; with `exclude` ``q8-skip2-<hash>``; with `per_layer` ``q-mixed-<hash>`` (hash: of the
+    whole config, stable; ``method="rtn"`` is left out of `to_dict`, so configs from before it keep theirs).
 
     Example:
-        >>> Quantize(4, granularity="group", group_size=32).label
-        'q4-group32'
+        >>> Quantize(4, granularity="group", group_size=32).label, Quantize(4, group_size=32, method="hqq").label
+        ('q4-group32', 'q4-group32-hqq')
         >>> q8 = workbench.compress(task.model, Quantize(8, activations=8), task=task)
         >>> q8.name, quant_record(q8).for_layer("classifier").param, q8.meta["activation_ranges"]["classifier"]
         ... # doctest: +ELLIPSIS
@@ -72,17 +79,29 @@ class Quantize(CompressionConfig):
     kind: ClassVar[str] = "quantize"
 
     bits: int = 8
-    granularity: str = "channel"
+    granularity: str | None = None
     group_size: int | None = None
     activations: int | None = None
-    symmetric: bool = True
+    symmetric: bool | None = None
     exclude: tuple[str, ...] = ()
     per_layer: tuple[tuple[str, int], ...] = ()
     dtype: str | None = None
     embeddings: bool = False
+    method: str = "rtn"
 
     def __post_init__(self) -> None:
         _check_bits("bits", self.bits)
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.granularity is None:
+            object.__setattr__(self, "granularity", "group" if self.group_size is not None else "channel")
+        if self.symmetric is None:
+            object.__setattr__(self, "symmetric", self.method != "hqq")
+        if self.method == "hqq":
+            if self.symmetric:
+                raise ValueError("method='hqq' fits a zero point per block (asymmetric); drop symmetric=True")
+            if self.granularity != "group":
+                raise ValueError("method='hqq' quantises blocks of weights; pass group_size, e.g. 32, 64 or 128")
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}, got {self.granularity!r}")
         if self.granularity == "group":
@@ -118,7 +137,7 @@ class Quantize(CompressionConfig):
                 raise ValueError(f"dtype must be None (integer quantisation) or 'fp16', got {self.dtype!r}")
             defaults = Quantize()
             changed = [f for f in ("bits", "granularity", "group_size", "activations", "symmetric", "exclude",
-                                   "per_layer", "embeddings") if getattr(self, f) != getattr(defaults, f)]
+                                   "per_layer", "embeddings", "method") if getattr(self, f) != getattr(defaults, f)]
             if changed:
                 raise ValueError(
                     f"dtype='fp16' rounds the whole model through float16 and takes no other option; "
@@ -133,6 +152,8 @@ class Quantize(CompressionConfig):
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         d["per_layer"] = self.per_layer_bits
+        if d["method"] == "rtn":  # the default, left out so that configs from before `method` keep their digest
+            del d["method"]
         return d
 
     @property
@@ -146,8 +167,9 @@ class Quantize(CompressionConfig):
             label += "-tensor"
         elif self.granularity == "group":
             label += f"-group{self.group_size}"
-        label += "" if self.symmetric else "-asym"
+        label += "" if self.symmetric or self.method == "hqq" else "-asym"
         label += "-emb" if self.embeddings else ""
+        label += "" if self.method == "rtn" else f"-{self.method}"
         if self.exclude:
             label += f"-skip{len(self.exclude)}-{self.digest[:6]}"
         return label
@@ -289,6 +311,7 @@ def quantize_torch(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandle
             f"{handle.name}: a TorchScript model's layers cannot be rewritten; quantise the original nn.Module, "
             "or its ONNX / TFLite file (Quantize supports torch, onnx and tflite models)."
         )
+    require_rtn(handle, cfg)
     if cfg.dtype == "fp16":
         return _fp16_torch(handle, cfg)
     layers, candidates = _weight_layers(handle.module, cfg)  # validate on the original, before any work
@@ -318,6 +341,15 @@ def quantize_torch(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandle
                                                                param=f"{name}.layer.weight"))
         meta["activation_ranges"] = {**handle.meta.get("activation_ranges", {}), **ranges}
     return torch_variant(handle, module, cfg, meta={**quant_meta(quant), **meta})
+
+
+def require_rtn(handle: ModelHandle, cfg: Quantize) -> None:
+    """Refuse a `method` other than round-to-nearest on a model that is not a language model."""
+    if cfg.method != "rtn":
+        raise WorkbenchError(
+            f"{handle.name}: Quantize(method={cfg.method!r}) is implemented for language models (their decoder's "
+            "linear layers); quantise this model with the default method='rtn'."
+        )
 
 
 def _calibration_inputs(handle: ModelHandle, task: Any) -> list[Any]:

@@ -30,7 +30,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from workbench.compression.base import base_name, technique
-from workbench.compression.quantize import FP16_MAX, Quantize, config_hash, fake_quantize, layer_entry, match_layer
+from workbench.compression.quantize import (
+    FP16_MAX,
+    Quantize,
+    config_hash,
+    fake_quantize,
+    layer_entry,
+    match_layer,
+    require_rtn,
+)
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 from workbench.core.quant import FP16, LayerQuant, QuantRecord, quant_meta
@@ -112,6 +120,7 @@ def _select(name: str, weights: list[OnnxWeight], cfg: Quantize) -> dict[str, tu
 @technique(Quantize, "onnx")
 def quantize_onnx(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandle:
     """Quantise an ONNX model: fake-quantised weight initializers, fp16 rounding, or real static int8 QDQ."""
+    require_rtn(handle, cfg)
     import onnx
     from onnx import numpy_helper
 
@@ -340,6 +349,7 @@ def quantize_tflite(handle: ModelHandle, cfg: Quantize, task: Any) -> ModelHandl
         >>> workbench.compress(hand, Quantize(8)).meta["route"]
         ['q8: tflite in place: operator codes upgraded, then ai_edge_quantizer dynamic int8']
     """
+    require_rtn(handle, cfg)
     from workbench.formats.tflite_graph import quantizer_fixes, tflite_weights
 
     recipe, needs_calibration = tflite_recipe(handle.name, cfg)
