@@ -140,13 +140,22 @@ def _load_file(path: Path, examples: list[np.ndarray] | None, name: str | None) 
         from workbench.formats.onnx_file import load_onnx
 
         return load_onnx(path, examples, name)
+    from workbench.formats.litert_lm import is_litert_lm, load_litert_lm
+
+    if is_litert_lm(path):  # a language model with prefill/decode signatures (and its tokenizer folder)
+        return load_litert_lm(path, name)
     from workbench.formats.tflite_file import load_tflite
 
     return load_tflite(path, examples, name)
 
 
 def load_directory(path: Path, name: str | None) -> ModelHandle:
-    """A folder: a Hugging Face language model (config.json) or an ONNX Runtime GenAI folder (genai_config.json)."""
+    """A folder: a Hugging Face language model (config.json), an ONNX Runtime GenAI folder (genai_config.json) or
+    an exported LiteRT language model (model.tflite beside its tokenizer folder)."""
+    from workbench.formats.litert_lm import is_litert_lm, load_litert_lm
+
+    if is_litert_lm(path):
+        return load_litert_lm(path, name)
     if (path / "genai_config.json").is_file():
         from workbench.formats.genai_folder import load_genai_folder
 
