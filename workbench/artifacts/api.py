@@ -18,6 +18,7 @@ from workbench.artifacts.manifest import (
     ENCRYPTION_ALGORITHM,
     SCHEMA,
     encrypt_bytes,
+    folder_entry,
     manifest_path,
     sha256_bytes,
     sha256_file,
@@ -25,7 +26,7 @@ from workbench.artifacts.manifest import (
     write_manifest,
 )
 from workbench.artifacts.parity import DEFAULT_TOLERANCES, Tolerance, check, measure_parity
-from workbench.artifacts.targets import Target, get_target
+from workbench.artifacts.targets import LM_TOLERANCES, Target, get_target
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 
@@ -35,7 +36,8 @@ class Artifact:
     """An exported model file and the evidence that came with it.
 
     Attributes:
-        path: the one file a device loads (``.onnx``, ``.tflite``, ``.pt``, ``.pt2``; ``.enc`` when encrypted).
+        path: the one file a device loads (``.onnx``, ``.tflite``, ``.pt``, ``.pt2``; ``.enc`` when encrypted), or
+            the folder of a multi-file artefact (a language model's ONNX Runtime GenAI folder).
         manifest: what was written beside it as ``<file>.manifest.json`` (signed when `sign_with` was given).
         parity: the parity figures (metrics of source and artefact, agreement, max abs error, tolerance).
         manifest_path: the manifest file.
@@ -132,9 +134,12 @@ def export(
             raise WorkbenchError(f"export() takes a ModelHandle or a Task, got {type(handle).__name__}.")
         task = task if task is not None else handle
         handle = inner
+    from workbench.core.lm import is_language_model
+
     t = get_target(target)
+    lm = is_language_model(handle)
     if tolerance is None:
-        tolerance = DEFAULT_TOLERANCES[t.precision]
+        tolerance = (LM_TOLERANCES if lm else DEFAULT_TOLERANCES)[t.precision]
     elif not isinstance(tolerance, Tolerance):
         raise WorkbenchError(f"tolerance must be a workbench.Tolerance, got {type(tolerance).__name__}.")
     if encrypt_with is not None and sign_with is None:
@@ -147,6 +152,12 @@ def export(
     device_name = _device_name(device)
     calib = _calibration(handle, calibration if calibration is not None else getattr(task, "calibration", None))
     notes: list[str] = []
+    if lm and task is None:
+        raise WorkbenchError(f"{handle.name} is a language model: export checks parity on held-out text; pass "
+                             "task=workbench.Task.from_text(model, texts) (or the zoo task).")
+    if lm and secret is not None:
+        raise WorkbenchError(f"{handle.name}: a language model exports as a folder of files, which encrypt_with "
+                             "does not cover; sign it (sign_with) and encrypt the transport instead.")
     if task is None:
         if not handle.example_inputs:
             raise WorkbenchError(
@@ -161,6 +172,9 @@ def export(
 
     out = Path(out_dir)
     base = _safe_name(name) if name else _default_name(handle, t)
+    if built.path.is_dir():  # a multi-file artefact (an ONNX Runtime GenAI folder): every file in the manifest
+        return _export_folder(handle, t, built, parity, art_handle, storage, out, base, task, notes, device_name,
+                              private)
     plain_name = f"{base}{t.suffix}"
     file_name = plain_name + (".enc" if secret is not None else "")
     out.mkdir(parents=True, exist_ok=True)
@@ -196,11 +210,44 @@ def export(
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "device": device_name,
     }
+    return _write(manifest, private, path, mpath)
+
+
+def _write(manifest: dict[str, Any], private: Any, path: Path, mpath: Path) -> Artifact:
     manifest = _jsonable(manifest)
     if private is not None:
         manifest = sign(manifest, private)
     write_manifest(mpath, manifest)
     return Artifact(path, manifest, manifest["parity"], mpath)
+
+
+def _export_folder(handle: ModelHandle, t: Target, built: Any, parity: dict[str, Any], art_handle: ModelHandle,
+                   storage: Any, out: Path, base: str, task: Any, notes: list[str], device_name: str | None,
+                   private: Any) -> Artifact:
+    """Copy a built folder to ``out/<base>`` and sign a manifest that lists every file (`folder_entry`)."""
+    import shutil
+
+    from workbench.formats.lm_folder import write_folder
+
+    out.mkdir(parents=True, exist_ok=True)
+    path, mpath = out / base, manifest_path(out / base)
+    mpath.unlink(missing_ok=True)
+    if path.exists():
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    write_folder(path, lambda tmp: shutil.copytree(built.path, tmp, dirs_exist_ok=True))
+    manifest = {
+        "schema": SCHEMA, "artifact": {"file": base, **folder_entry(path)}, "encryption": None,
+        "format": t.format, "target": t.name, "runtime": t.runtime,
+        "precision": {"target": t.precision, "weights": t.weights, "activations": t.activations},
+        "inputs": _signature(art_handle.inputs), "outputs": _signature(art_handle.outputs), "storage": storage,
+        "source": {"name": handle.name, "framework": handle.framework, "fingerprint": handle.fingerprint,
+                   "params": int(handle.num_params), "task": task.name},
+        "lineage": [c.to_dict() for c in handle.lineage], "realized": built.realized, "recipe": built.recipe,
+        "notes": [*built.notes, *notes], "metrics": parity["artifact"], "parity": parity,
+        "libraries": _libraries(), "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "device": device_name,
+    }
+    return _write(manifest, private, path, mpath)
 
 
 def _parity(handle: ModelHandle, t: Target, path: Path, task: Any, tolerance: Tolerance,

@@ -48,6 +48,40 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def folder_entry(folder: str | os.PathLike) -> dict[str, Any]:
+    """The manifest's ``artifact`` fields of a multi-file artefact (a folder): every file with its sha256 and size,
+    sorted by relative path, and one sha256 over that list (so the folder has a single digest too)."""
+    root = Path(folder)
+    files = [{"name": p.relative_to(root).as_posix(), "sha256": sha256_file(p), "size_bytes": p.stat().st_size}
+             for p in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()) if p.is_file()]
+    return {"sha256": sha256_bytes(canonical_bytes(files)), "size_bytes": sum(f["size_bytes"] for f in files),
+            "files": files}
+
+
+def _verify_folder(folder: Path, entry: dict[str, Any]) -> str:
+    """Check every file of a folder artefact against the signed list; its digest, or a `WorkbenchError`."""
+    if not folder.is_dir():
+        raise WorkbenchError(f"{folder}: no such folder (its manifest is here). Refused.")
+    signed = {f.get("name"): f for f in entry["files"] if isinstance(f, dict)}
+    actual = folder_entry(folder)
+    found = {f["name"]: f for f in actual["files"]}
+    missing, extra = sorted(set(signed) - set(found)), sorted(set(found) - set(signed))
+    if missing or extra:
+        raise WorkbenchError(
+            f"{folder}: the folder's files differ from the signed list ("
+            + "; ".join(x for x in (f"missing: {', '.join(missing)}" if missing else "",
+                                    f"not signed: {', '.join(extra)}" if extra else "") if x)
+            + "). Ship exactly the exported folder. Refused.")
+    for name, f in found.items():
+        if f["sha256"] != signed[name].get("sha256"):
+            raise WorkbenchError(
+                f"{folder / name}: sha256 {f['sha256'][:16]}… differs from the signed "
+                f"{str(signed[name].get('sha256'))[:16]}…: the file was changed or corrupted after export. Refused.")
+    if actual["sha256"] != entry["sha256"]:
+        raise WorkbenchError(f"{folder}: the folder's digest differs from the signed one. Refused.")
+    return actual["sha256"]
+
+
 def canonical_bytes(obj: Any) -> bytes:
     """The bytes a signature covers: compact JSON with sorted keys, ASCII only, no NaN."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
@@ -127,7 +161,8 @@ def verify(path: str | os.PathLike, public_key: Any) -> VerifiedArtifact:
 
     Raises:
         WorkbenchError: a missing or unsigned manifest, a manifest changed in any byte, a signature that
-            does not verify with this key, or an artefact whose bytes do not match the manifest's sha256.
+            does not verify with this key, or an artefact whose bytes do not match the manifest's sha256 (for a
+            folder artefact: any file changed, missing or added).
 
     Example:
         >>> private, public = workbench.keys.generate("keys/")
@@ -201,6 +236,8 @@ def verify(path: str | os.PathLike, public_key: Any) -> VerifiedArtifact:
             f"{artifact}: the manifest describes {entry.get('file')!r}, not {artifact.name!r}. Keep the exported "
             "names (the manifest is found by name). Refused."
         )
+    if isinstance(entry.get("files"), list):  # a multi-file artefact (an ONNX Runtime GenAI folder)
+        return VerifiedArtifact(artifact, body, _verify_folder(artifact, entry), expected_id)
     if not artifact.is_file():
         raise WorkbenchError(f"{artifact}: no such file (its manifest is here). Refused.")
     digest = sha256_file(artifact)

@@ -16,11 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from workbench.artifacts.parity import Tolerance
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 from workbench.core.quant import quant_record
 
 PRECISION_BITS = {"fp32": 32, "fp16": 16, "int8": 8, "int4": 4}
+
+LM_TOLERANCES: dict[str, Tolerance] = {
+    "fp32": Tolerance(metric_drop=0.05, agreement=0.99),
+    "int8": Tolerance(metric_drop=1.0, agreement=0.90),
+    "int4": Tolerance(metric_drop=5.0, agreement=0.85),
+}
+"""Parity bounds of a language model's export: `metric_drop` in perplexity points, `agreement` = greedy next-token
+agreement with the source variant over every held-out position (fp32 >= 0.99, int8 >= 0.9, int4 >= 0.85). Raw
+output differences are not bounded: a language task's outputs are per-token losses and token ids."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ TFLITE_FLOAT = Exporter(_TFLITE, "build_float")
 TFLITE_QUANTIZED = Exporter(_TFLITE, "build_quantized")
 TORCHSCRIPT = Exporter(_TORCH, "build_torchscript")
 PT2 = Exporter(_TORCH, "build_pt2")
+GENAI = Exporter("workbench.artifacts.genai_export", "build_genai")
+LITERT_LM = Exporter("workbench.artifacts.litert_lm_export", "build_litert_lm")
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,8 @@ class Target:
         description: one line for listings.
         hint: what to try instead when this target fails parity (part of the error message).
         exporter: the functions that build the file and read its storage.
+        lm_exporter: the same for a language model (its generative form, e.g. an ONNX Runtime GenAI folder), or
+            `None` when the target has none.
     """
 
     name: str
@@ -81,19 +95,28 @@ class Target:
     description: str
     hint: str = ""
     exporter: Exporter | None = field(default=None, repr=False)
+    lm_exporter: Exporter | None = field(default=None, repr=False)
 
     @property
     def bits(self) -> int:
         return PRECISION_BITS[self.precision]
 
     def build(self, handle: ModelHandle, calibration: list[Any] | None) -> Built:
-        return self._exporter().function("build")(handle, self, calibration)
+        return self._exporter(handle).function("build")(handle, self, calibration)
 
     def storage(self, path: Path, handle: ModelHandle | None = None) -> dict[str, dict[str, int]]:
         """What the built file stores, by tensor type (tensors, elements, bytes); `handle`: the loaded file."""
-        return self._exporter().function("storage")(path, handle)
+        return self._exporter(handle).function("storage")(path, handle)
 
-    def _exporter(self) -> Exporter:
+    def _exporter(self, handle: ModelHandle | None = None) -> Exporter:
+        from workbench.core.lm import is_language_model
+
+        if handle is not None and is_language_model(handle):
+            if self.lm_exporter is None:
+                lm = [t.name for t in TARGETS.values() if t.lm_exporter is not None]
+                raise WorkbenchError(f"Export target {self.name!r} has no form for a language model; targets that "
+                                     f"do: {', '.join(lm)}.")
+            return self.lm_exporter
         if self.exporter is None:
             raise WorkbenchError(f"Export target {self.name!r} names no exporter (Target(..., exporter=Exporter(...))).")
         return self.exporter
@@ -112,7 +135,14 @@ class Built:
 def _t(name: str, exporter: Exporter, fmt: str, runtime: str, suffix: str, precision: str, weights: str,
        activations: str, description: str, calibrated: bool = False) -> Target:
     return Target(name, fmt, runtime, suffix, precision, weights, activations, calibrated, description,
-                  _HINTS.get(name, ""), exporter)
+                  _HINTS.get(name, ""), exporter, _LM_EXPORTERS.get(name))
+
+
+_LM_EXPORTERS = {  # a language model's generative form per target: an ONNX Runtime GenAI folder for ONNX, a
+    # LiteRT file with prefill/decode signatures (and its tokenizer folder) for TFLite
+    "onnx": GENAI, "onnx-int8": GENAI, "onnx-int4": GENAI,
+    "tflite": LITERT_LM, "tflite-dynamic": LITERT_LM, "tflite-int4": LITERT_LM,
+}
 
 
 _HINTS = {  # what to try when a target fails parity (measured on the zoo)
