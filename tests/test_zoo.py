@@ -13,7 +13,7 @@ RUNTIMES = ["torch", "onnxruntime", "litert"]
 
 def test_names_and_default():
     assert zoo.names()[0] == zoo.DEFAULT == "digits-cnn"
-    assert set(zoo.names()) == {"digits-cnn", "minilm", "silero-vad"}
+    assert set(zoo.names()) == {"digits-cnn", "minilm", "silero-vad", "smollm2"}
     with pytest.raises(workbench.WorkbenchError, match="Available"):
         zoo.load("resnet-9000")
 

@@ -70,6 +70,17 @@ def test_int4_variant_realised_and_close_to_torch_fake_quant(int4, ids):
     assert data["model.onnx.data"] < (fp32 / "model.onnx.data").stat().st_size
 
 
+def test_an_hqq_variant_is_realised_by_onnx_runtimes_hqq_with_float_zero_points(tiny_lm, ids):
+    from workbench.realize import realize
+
+    variant = workbench.compress(tiny_lm, workbench.Quantize(4, group_size=32, method="hqq"))
+    real = realize(variant, "onnxruntime")
+    assert real.realized and "HQQ" in real.note  # not the builder's round-to-nearest: that would move the grid
+    fake = perplexity(workbench.runtime(variant, "torch")(ids)[0], ids)
+    ort = perplexity(workbench.runtime(real.handle, "onnxruntime")(ids)[0], ids)
+    assert abs(ort - fake) / fake < 0.01
+
+
 def test_unsupported_bits_fall_back_to_fp32_simulated(tiny_lm):
     variant = workbench.compress(tiny_lm, workbench.Quantize(3, group_size=32))
     from workbench.core.quant import quant_record

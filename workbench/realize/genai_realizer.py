@@ -76,7 +76,11 @@ def options_for(quant: QuantRecord, method: str | None = None) -> tuple[GenaiOpt
 
 
 def method_of(handle: ModelHandle) -> str | None:
-    """The quantisation method a language-model variant records (``meta["quant"]["*"]["method"]``)."""
+    """The quantisation method a language-model variant records (``meta["lm_quant"]["method"]``, written by
+    `workbench.compression.lm_quantize`; ``meta["quant"]["*"]["method"]`` as a fallback)."""
+    info = handle.meta.get("lm_quant")
+    if isinstance(info, dict) and info.get("method"):
+        return str(info["method"])
     whole = (handle.meta.get("quant") or {}).get(WHOLE_MODEL)
     return whole.get("method") if isinstance(whole, dict) else None
 
