@@ -26,8 +26,10 @@ REALISED_BITS = (2, 4, 8)
 """Weight bits an ONNX Runtime GenAI folder executes as integers (``MatMulNBits`` on the CPU)."""
 
 
-def options_for(quant: QuantRecord, method: str | None = None) -> tuple[GenaiOptions, bool, str]:
-    """The GenAI build that realises a variant's quantisation: (options, realised, note).
+def options_for(quant: QuantRecord, method: str | None = None, *, tied: bool = False
+                ) -> tuple[GenaiOptions, bool, str]:
+    """The GenAI build that realises a variant's quantisation: (options, realised, note). `tied`: the LM head is
+    the embedding table (SmolLM2), so a quantised embedding is a quantised LM head.
 
     Example:
         >>> from workbench.core.quant import LayerQuant
@@ -69,9 +71,11 @@ def options_for(quant: QuantRecord, method: str | None = None) -> tuple[GenaiOpt
     elif symmetric:
         notes.append("re-quantised onto ONNX Runtime's symmetric grid [-8, 7]")
     names = list(layers)
+    embeddings = any("embed_tokens" in n for n in names)
     options = GenaiOptions(precision=f"int{b}", block_size=group, symmetric=symmetric, algo=algo,
-                           quantize_embeddings=any("embed_tokens" in n for n in names),
-                           exclude_lm_head=not any(n.split(".")[-1] == "lm_head" for n in names))
+                           quantize_embeddings=embeddings,
+                           exclude_lm_head=not (any(n.split(".")[-1] == "lm_head" for n in names)
+                                                or (tied and embeddings)))
     return options, True, join_notes(options.describe(), *notes)
 
 
@@ -95,7 +99,10 @@ def realize_lm(handle: ModelHandle, runtime: str, task: Any, needs: Needs) -> Re
         return Realized(runtime, handle, handle.path, not needs.sparse_note,
                         join_notes(f"ONNX Runtime GenAI folder as loaded ({done or 'fp32'})", needs.sparse_note),
                         "int8" if (handle.meta.get("genai") or {}).get("accuracy_level") == 4 else None)
-    options, realised, note = options_for(needs.quant, method_of(handle))
+    from workbench.core.lm import lm_spec
+
+    spec = lm_spec(handle)
+    options, realised, note = options_for(needs.quant, method_of(handle), tied=bool(spec and spec.tie_embeddings))
     folder = build_genai_folder(lm_folder_of(handle), **options.to_dict())
     compute = "int8" if options.bits is not None and options.accuracy_level == 4 and options.algo != "hqq" else None
     return Realized(runtime, load_genai_folder(folder, name=handle.name), folder, realised and not needs.sparse_note,
