@@ -57,7 +57,13 @@ def test_notebook_imports_only_public_names(path):
                         f"{path.name}: `from {node.module} import {alias.name}` is not in {node.module}.__all__")
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# SmolLM2 (a 135M-parameter language model: GGUF load, int4 builds, export with parity) takes minutes on 2 cores even
+# in fast mode: executed in CI's slow step, so the default run stays under its budget.
+SLOW_NOTEBOOKS = {"09_language_models.ipynb"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_NOTEBOOKS else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 

@@ -33,6 +33,30 @@ def dashboard_store() -> Path:
     return demo_store(fast=True)
 
 
+@pytest.fixture(scope="session")
+def llm_dashboard_store() -> Path:
+    """The language-model dashboard's built-in sweep (SmolLM2, fast mode), measured once per session into the
+    session's workbench cache, so the dashboard's kernels read it instead of measuring."""
+    from workbench.ui.llm_data import llm_results, llm_store
+
+    saved = {v: os.environ.pop(v, None) for v in ("WORKBENCH_FAST", "WORKBENCH_RESULTS")}
+    os.environ["WORKBENCH_FAST"] = "1"
+    try:
+        from workbench import zoo
+
+        task = zoo.load("smollm2")
+        df = llm_results(task)
+        store = llm_store(task, fast=True)
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    assert len(df) and df["error"].isna().all(), df["error"].dropna().unique()
+    return store
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> dict[str, str]:
     """Environment for Voilà, its kernels and Chromium with every state folder inside a temporary directory."""

@@ -127,3 +127,22 @@ def test_export_report(server, browser, shots):
     assert "digits-cnn-onnx.onnx" in report and "signature verifies" in report
     page.screenshot(path=str(shots / "export_report.png"), full_page=True)
     assert not page.errors, page.errors
+
+
+@pytest.mark.slow  # the SmolLM2 sweep behind it is measured once per session (minutes)
+def test_llm_explorer(llm_dashboard_store, server, browser, shots):
+    page = open_page(browser, render_url(server, "llm_explorer"), ".wb-lm-figure .scatterlayer .point")
+    fig = ".wb-lm-figure"
+    assert text_of(page, f"{fig} .g-ytitle") == "perplexity (measured; lower is better)"
+    assert "Best:" in text_of(page, ".wb-lm-summary") and "Q4_1" in text_of(page, ".wb-lm-note")
+    page.locator(".wb-lm-cost select").select_option(label=words("tokens per second (estimate)"))
+    page.wait_for_function("() => document.querySelector('.wb-lm-figure .g-xtitle').textContent"
+                           ".includes('estimate for')", timeout=UPDATE_MS)
+    page.locator(".wb-lm-prompt textarea").fill("What is the capital of France?")
+    page.locator(".wb-lm-send button, button.wb-lm-send").first.click()
+    for box in (".wb-lm-answer", ".wb-lm-reference"):
+        page.wait_for_function(f"() => (document.querySelector('{box} .wb-answer-figures') || {{}}).textContent"
+                               "?.includes('tokens per second')", timeout=RENDER_MS)
+    assert "Paris" in text_of(page, ".wb-lm-reference .wb-answer-text")
+    page.screenshot(path=str(shots / "llm_explorer.png"), full_page=True)
+    assert not page.errors, page.errors

@@ -99,3 +99,6 @@ def lm_spec(handle: Any) -> LMSpec | None:
 def is_language_model(handle: Any) -> bool:
     """Whether `handle` is a causal language model (it carries an `LMSpec`)."""
     return bool(getattr(handle, "meta", {}).get(META_KEY))
+
+
+__all__ = ["META_KEY", "LMSpec", "is_language_model", "lm_spec"]

@@ -156,3 +156,7 @@ def estimate_lm(handle: Any, device: str | DeviceProfile, *, context: int = CONT
         raise ValueError(f"{getattr(handle, 'name', handle)} is not a language model")
     return estimate_lm_spec(spec, handle.num_params, device, context=context, prompt_tokens=prompt_tokens,
                             **quant_settings(handle))
+
+
+__all__ = ["CONTEXT", "FORMULA", "LMEstimate", "PROMPT_TOKENS", "estimate_lm", "estimate_lm_spec", "lm_weight_bytes",
+           "quant_settings", "weight_bytes_lm"]

@@ -34,6 +34,8 @@ _NAMES = {
     "ExportPanel": "workbench.ui.export_panel",
     "ExportBox": "workbench.ui.export_box",
     "LLMPlanner": "workbench.ui.llm_planner",
+    "LLMExplorer": "workbench.ui.llm_explorer",
+    "llm_results": "workbench.ui.llm_data",
     "demo_results": "workbench.ui.data",
     "demo_grid": "workbench.ui.data",
     "export_dir": "workbench.ui.data",

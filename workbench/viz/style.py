@@ -95,6 +95,14 @@ _LABELS = {
     "accuracy": "accuracy (measured)",
     "f1": "F1 score (measured)",
     "fidelity": "agreement with the original model (measured)",
+    "perplexity": "perplexity, lower is better (measured)",
+    "agreement": "next-token agreement with the original (measured)",
+    "pass_rate": "instructions answered right (measured)",
+    "tokens_per_s": "tokens per second, decode (measured)",
+    "ttft_ms": "time to first token (measured, ms)",
+    "kv_cache_bytes": "KV cache at 512 tokens (bytes)",
+    "tokens_per_s_est": "tokens per second, decode (est.)",
+    "energy_mj_per_token_est": "energy per token (est., mJ)",
     "latency_ms_p50": "latency, median (measured, ms)",
     "latency_ms_p90": "latency, 90th percentile (measured, ms)",
     "latency_ms_p99": "latency, 99th percentile (measured, ms)",
@@ -116,7 +124,8 @@ _LABELS = {
     "prune": "fraction pruned",
 }
 _MAXIMIZE = {"accuracy", "f1", "fidelity", "battery_h_est", "auc", "precision", "recall", "cosine", "prune"}
-_MINIMIZE_PREFIXES = ("latency", "size", "energy", "power", "params", "macs", "weight_bytes", "peak_mem", "bits")
+_MINIMIZE_PREFIXES = ("latency", "size", "energy", "power", "params", "macs", "weight_bytes", "peak_mem", "bits",
+                      "perplexity", "ttft", "kv_cache")
 
 
 def is_estimate(column: str) -> bool:
