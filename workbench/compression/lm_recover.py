@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from workbench.compression.base import copy_module, technique, torch_variant
-from workbench.compression.recover import Recover
+from workbench.compression.recover import Recover, constrained_step
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 from workbench.core.quant import quant_record
@@ -111,20 +111,7 @@ def recover_lm(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
             loss = F.kl_div(s_log, t_log, log_target=True, reduction="batchmean") * t * t
         else:
             loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), batch[:, 1:].flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        with torch.no_grad():
-            for k, mask in zeros.items():
-                if params[k].grad is not None:
-                    params[k].grad.masked_fill_(mask, 0.0)
-            for k, shadow in shadows.items():  # straight-through: step the float shadow, not the grid
-                params[k].copy_(shadow)
-            optimizer.step()
-            for k, mask in zeros.items():
-                params[k].masked_fill_(mask, 0.0)
-            for k, shadow in shadows.items():
-                shadow.copy_(params[k])
-                params[k].copy_(grids[k](shadow))
+        constrained_step(optimizer, loss, params, zeros, shadows, grids)
         losses.append(float(loss.detach()))
         if not math.isfinite(losses[-1]):
             raise WorkbenchError(f"{handle.name}: the recovery loss became {losses[-1]} at step {step + 1}; lower lr "

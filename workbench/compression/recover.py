@@ -175,20 +175,7 @@ def recover_torch(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
             out = _first_output(student(*_take(xs, idx, mask_at)))
             target = ys[idx] if ys is not None else teacher_out(idx)
             loss = loss_fn(out, target, cfg.temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():
-                for name, mask in zeros.items():
-                    if params[name].grad is not None:
-                        params[name].grad.masked_fill_(mask, 0.0)
-                for name, shadow in shadows.items():  # straight-through: step the float shadow, not the grid
-                    params[name].copy_(shadow)
-                optimizer.step()
-                for name, mask in zeros.items():
-                    params[name].masked_fill_(mask, 0.0)
-                for name, shadow in shadows.items():
-                    shadow.copy_(params[name])
-                    params[name].copy_(quantisers[name](shadow))
+            constrained_step(optimizer, loss, params, zeros, shadows, quantisers)
             losses.append(float(loss.detach()))
             if not math.isfinite(losses[-1]):
                 raise WorkbenchError(
@@ -380,3 +367,26 @@ def _quantisers(params: dict[str, Any], quant: QuantRecord) -> dict[str, Callabl
 
 def _to_fp16(t: Any) -> Any:
     return t.half().to(t.dtype)
+
+
+def constrained_step(optimizer: Any, loss: Any, params: dict[str, Any], zeros: dict[str, Any],
+                     shadows: dict[str, Any], quantisers: dict[str, Any]) -> None:
+    """One optimiser step that keeps a compressed model compressed: pruned weights (`zeros`: name -> mask) get no
+    gradient and stay zero; quantised weights train as float `shadows` (straight-through) and are put back on
+    their grid (`quantisers`: name -> shadow -> grid values) after the step."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    with torch.no_grad():
+        for name, mask in zeros.items():
+            if params[name].grad is not None:
+                params[name].grad.masked_fill_(mask, 0.0)
+        for name, shadow in shadows.items():  # straight-through: step the float shadow, not the grid
+            params[name].copy_(shadow)
+        optimizer.step()
+        for name, mask in zeros.items():
+            params[name].masked_fill_(mask, 0.0)
+        for name, shadow in shadows.items():
+            shadow.copy_(params[name])
+            params[name].copy_(quantisers[name](shadow))
