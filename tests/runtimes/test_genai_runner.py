@@ -81,6 +81,23 @@ def test_an_hqq_variant_is_realised_by_onnx_runtimes_hqq_with_float_zero_points(
     assert abs(ort - fake) / fake < 0.01
 
 
+def test_hqq_with_embeddings_quantises_the_tied_table_too(tiny_lm, ids):
+    import onnx
+
+    from workbench.measurement.lm import folder_bytes
+    from workbench.realize import realize
+
+    head_only = realize(workbench.compress(tiny_lm, workbench.Quantize(4, group_size=32, method="hqq")), "onnxruntime")
+    variant = workbench.compress(tiny_lm, workbench.Quantize(4, group_size=32, method="hqq", embeddings=True))
+    real = realize(variant, "onnxruntime")
+    ops = {n.op_type for n in onnx.load(str(real.path / "model.onnx"), load_external_data=False).graph.node}
+    assert "GatherBlockQuantized" in ops and "Transpose" not in ops  # the table has its own int4 copy
+    assert folder_bytes(real.path) < 0.8 * folder_bytes(head_only.path)
+    fake = perplexity(workbench.runtime(variant, "torch")(ids)[0], ids)
+    ort = perplexity(workbench.runtime(real.handle, "onnxruntime")(ids)[0], ids)
+    assert abs(ort - fake) / fake < 0.02
+
+
 def test_unsupported_bits_fall_back_to_fp32_simulated(tiny_lm):
     variant = workbench.compress(tiny_lm, workbench.Quantize(3, group_size=32))
     from workbench.core.quant import quant_record

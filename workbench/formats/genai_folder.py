@@ -57,6 +57,11 @@ ones in a subprocess (~10 s of imports), whose memory (the builder loads a secon
 _SCRIPT = "import json, sys; from workbench.formats.genai_folder import run_build_job; run_build_job(json.loads(sys.argv[1]))"
 
 
+RECIPE_VERSION = 3
+"""Part of every cached build's key; raised when what a set of options builds changes (3: an HQQ build with
+``quantize_embeddings`` also quantises the embedding table)."""
+
+
 def run_build_job(job: dict[str, Any]) -> None:
     """Run the GenAI builder (and a post-quantisation) for one job; what `build_genai_folder` runs."""
     from onnxruntime_genai.models import builder
@@ -81,12 +86,47 @@ def _post_quantize(path: Path, post: dict[str, Any]) -> None:
         cfg = mnq.DefaultWeightOnlyQuantConfig(block_size=post["block_size"], is_symmetric=post["symmetric"],
                                                bits=post["bits"], accuracy_level=post["accuracy_level"],
                                                op_types_to_quantize=ops)
-    quant = mnq.MatMulNBitsQuantizer(onnx.load(str(path)), nodes_to_exclude=[] if post["lm_head"] else
+    model = onnx.load(str(path))
+    if post.get("embeddings") and post["bits"] == 4:
+        untie_embedding(model)
+    quant = mnq.MatMulNBitsQuantizer(model, nodes_to_exclude=[] if post["lm_head"] else
                                      ["/lm_head/MatMul"], algo_config=cfg)
     quant.process()
+    model = quant.model.model
+    if post.get("embeddings") and post["bits"] == 4:
+        # the embedding table (Gather): HQQ quantises MatMuls only, so the table takes ONNX Runtime's 4-bit
+        # round-to-nearest (GatherBlockQuantized); the tied LM head keeps its HQQ weights
+        gather = mnq.DefaultWeightOnlyQuantConfig(block_size=post["block_size"], is_symmetric=True, bits=4,
+                                                  op_types_to_quantize=("Gather",), quant_axes=(("Gather", 1),))
+        quant = mnq.MatMulNBitsQuantizer(model, algo_config=gather)
+        quant.process()
     path.unlink()
     Path(f"{path}.data").unlink()
     quant.model.save_model_to_file(str(path), use_external_data_format=True)
+
+
+def untie_embedding(model: Any) -> bool:
+    """Give a tied embedding its own table: the builder's fp32 graph gathers token rows from a Transpose of the LM
+    head's weight, which no quantiser can reach (only an initializer can be quantised). The transposed table becomes
+    an initializer of its own, so the LM head (MatMul) and the table (Gather) are each quantised; `False` when the
+    graph has no such Transpose."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in list(model.graph.node):
+        if node.op_type != "Transpose" or node.input[0] not in inits:
+            continue
+        users = [n for n in model.graph.node if node.output[0] in n.input]
+        if not users or any(u.op_type != "Gather" for u in users):
+            continue
+        table = numpy_helper.to_array(inits[node.input[0]]).T.copy()
+        name = f"{node.input[0]}.embedding"
+        model.graph.initializer.append(numpy_helper.from_array(table, name))
+        for u in users:
+            u.input[0] = name
+        model.graph.node.remove(node)
+        return True
+    return False
 
 
 @contextlib.contextmanager
@@ -179,7 +219,8 @@ class GenaiOptions:
         if self.bits is None or post_quant:
             post = None if self.bits is None else {
                 "algo": self.algo, "bits": self.bits, "block_size": self.block_size, "symmetric": self.symmetric,
-                "accuracy_level": self.accuracy_level, "lm_head": not self.exclude_lm_head}
+                "accuracy_level": self.accuracy_level, "lm_head": not self.exclude_lm_head,
+                "embeddings": self.quantize_embeddings}
             return "fp32", [], post
         extra = [f"block_size={self.block_size}", f"is_symmetric={str(self.symmetric).lower()}",
                  f"accuracy_level={self.accuracy_level}"]
@@ -223,7 +264,7 @@ def _digest(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
 def _versions() -> list[str]:
     from importlib.metadata import version
 
-    out = []
+    out = [f"recipe={RECIPE_VERSION}"]
     for lib in ("onnxruntime-genai", "onnxruntime", "transformers"):
         try:
             out.append(f"{lib}={version(lib)}")
