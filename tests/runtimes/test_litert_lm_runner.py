@@ -106,6 +106,7 @@ def realised(tiny_lm):
     return {"q8": (q8, realize(q8, "litert")), "q4": (q4, realize(q4, "litert"))}
 
 
+@pytest.mark.slow  # two more conversions (~70 s on 2 cores): the slow step, so the default run keeps its budget
 def test_quantised_variants_are_realised_as_int8_and_int4_files(tiny_lm, litert, ids, realised):
     from workbench.artifacts.tflite_export import storage
     from workbench.realize import realize
@@ -144,6 +145,7 @@ def test_recipes_for_widths_litert_cannot_execute_fall_back_to_fp32_with_a_note(
     assert "embedding and LM head" not in recipe_for(both)[3]
 
 
+@pytest.mark.slow  # shares the int8/int4 conversions above
 def test_export_targets_build_the_folder_the_manifest_covers(tiny_lm, litert, realised, tmp_path):
     from workbench.artifacts.litert_lm_export import build_litert_lm, storage
     from workbench.artifacts.manifest import folder_entry
