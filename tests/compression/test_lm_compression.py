@@ -307,3 +307,17 @@ def test_smollm2_weights_lie_on_a_float_offset_grid_that_only_hqq_keeps():
 
     hqq, asym, sym, q3 = error(4, False, "hqq"), error(4, False), error(4, True), error(3, False)
     assert hqq < 0.01 < 0.05 < asym < sym < q3
+
+
+def test_sensitivity_ranks_a_language_models_layers_by_perplexity(tiny_lm):
+    from tiny_lm import tiny_lm_texts
+
+    task = workbench.Task.from_text(tiny_lm, tiny_lm_texts(200), seq_len=64)
+    sens = workbench.sensitivity(task, "quantize", levels=[2], limit=4, progress=False)
+    assert len(sens) == 2 * 7 + 1 and set(sens["metric"]) == {"perplexity"}  # 7 linears per layer + the LM head
+    base = task.evaluate(workbench.runtime(tiny_lm, "torch"), limit=4)["perplexity"]
+    assert sens["baseline"].iloc[0] == pytest.approx(base)
+    assert (sens["drop"] == sens["value"] - sens["baseline"]).all()  # lower is better: a positive drop is worse
+    assert sens["drop"].max() > 0
+    with pytest.raises(workbench.WorkbenchError, match="runtime='torch'"):
+        workbench.sensitivity(task, "quantize", levels=[2], runtime="onnxruntime", limit=2, progress=False)

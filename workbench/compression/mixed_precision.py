@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.lm import is_language_model
 
 KINDS = ("prune", "quantize")
 DEFAULT_LEVELS = {"prune": (0.25, 0.5, 0.75), "quantize": (8, 4, 2)}
@@ -67,11 +68,22 @@ def _module_layers(task: Any, runtime: str, limit: int | None) -> tuple[Layers, 
     from workbench.formats.onnx_module import module_of
     from workbench.runtimes import runtime as make_runtime
 
-    source = module_of(task.model)
-    work = copy.deepcopy(source.module).eval()
-    mods = _layers(work)
-    handle = load(work, example_inputs=source.example_inputs, name=f"{task.name}-sensitivity")
-    handle.inputs = list(source.inputs)  # a file fixed at batch 1 stays fed batch by batch
+    if is_language_model(task.model):
+        # a transformers decoder: a live copy in a language-model handle (greedy agreement, perplexity), on torch
+        import dataclasses
+
+        if runtime != "torch":
+            raise WorkbenchError("sensitivity ranks a language model's layers on runtime='torch' (the weights are "
+                                 "edited in place between evaluations); measure the chosen mix on other runtimes.")
+        work = copy.deepcopy(task.model.module).eval()
+        mods = _layers(work)
+        source = handle = dataclasses.replace(task.model, module=work, name=f"{task.name}-sensitivity", _artifacts={})
+    else:
+        source = module_of(task.model)
+        work = copy.deepcopy(source.module).eval()
+        mods = _layers(work)
+        handle = load(work, example_inputs=source.example_inputs, name=f"{task.name}-sensitivity")
+        handle.inputs = list(source.inputs)  # a file fixed at batch 1 stays fed batch by batch
 
     def set_weight(name: str, weight: Any) -> None:
         with torch.no_grad():
