@@ -101,13 +101,8 @@ def layer_importance(module: Any, ids: Any, how: Importance) -> list[float]:
             sums[i] = float((1 - cos).mean())
         return fn
 
-    handles = [m.register_forward_hook(hook(i), with_kwargs=True) for i, m in enumerate(layers)]
-    try:
-        with torch.no_grad():
-            module(input_ids=ids, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_hooks(module, ids, [m.register_forward_hook(hook(i), with_kwargs=True)
+                                     for i, m in enumerate(layers)])
     return sums
 
 
@@ -177,6 +172,18 @@ def _renamed_quant(handle: ModelHandle, rename: dict[str, str], drop: list[str])
     return quant_meta(dataclasses.replace(record, layers=tuple(entries)))
 
 
+def forward_with_hooks(module: Any, ids: Any, handles: list[Any]) -> None:
+    """One no-grad forward pass of `ids` through `module` with the registered hooks `handles`, then remove them."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            module(input_ids=ids, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _channel_scores(module: Any, ids: Any | None, p: int) -> list[Any]:
     """Per decoder layer, the importance of each MLP intermediate channel (see the module docstring)."""
     import torch
@@ -192,13 +199,7 @@ def _channel_scores(module: Any, ids: Any | None, p: int) -> list[Any]:
             acts[i] = args[0].detach().abs().float().mean(dim=(0, 1))
         return fn
 
-    handles = [m.down_proj.register_forward_pre_hook(hook(i)) for i, m in enumerate(mlps)]
-    try:
-        with torch.no_grad():
-            module(input_ids=ids, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_hooks(module, ids, [m.down_proj.register_forward_pre_hook(hook(i)) for i, m in enumerate(mlps)])
     return [a * m.down_proj.weight.detach().norm(p=p, dim=0) for a, m in zip(acts, mlps)]
 
 
