@@ -225,3 +225,12 @@ def into(widget: Any, new: Any) -> Any:
     from workbench.viz import into as into
 
     return into(widget, new)
+
+
+def row_by_key(data: pd.DataFrame, key: Any) -> pd.Series:
+    """The results row whose ``key`` is `key` (the frame's index label where it has no ``key`` column), as a
+    click on its point hands it over; a `WorkbenchError` when there is none."""
+    rows = data[data["key"].astype(str) == str(key)] if "key" in data else data.loc[[int(key)]]
+    if rows.empty:
+        raise WorkbenchError(f"no result row with key {key!r}.")
+    return rows.iloc[0]

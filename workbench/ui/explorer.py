@@ -28,6 +28,7 @@ from workbench.ui.base import (
     ok_rows,
     present,
     primary_metric,
+    row_by_key,
     structure_of,
     table_html,
 )
@@ -251,11 +252,7 @@ class TradeoffExplorer(Panel):
 
     def select(self, key: str) -> pd.Series:
         """Show the details of the row with this `key` (what clicking its point does) and offer its export."""
-        rows = self.data[self.data["key"].astype(str) == str(key)] if "key" in self.data else \
-            self.data.loc[[int(key)]]
-        if rows.empty:
-            raise WorkbenchError(f"no result row with key {key!r}.")
-        row = rows.iloc[0]
+        row = row_by_key(self.data, key)
         self.selected = row
         self.details.value = details_html(row, self.metric)
         self.export.set_row(row)

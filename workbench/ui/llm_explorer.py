@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui.base import Panel, fmt, load_results, note_html, ok_rows, present, table_html
+from workbench.ui.base import Panel, fmt, load_results, note_html, ok_rows, present, row_by_key, table_html
 
 QUALITY = (("perplexity (lower is better)", "perplexity"), ("answers right", "pass_rate"),
            ("agreement with the original", "agreement"))
@@ -441,11 +441,7 @@ class LLMExplorer(Panel):
 
     def select(self, key: str) -> pd.Series:
         """Show a row's figures (what clicking its point does) and make it the chat's variant."""
-        rows = self.data[self.data["key"].astype(str) == str(key)] if "key" in self.data else \
-            self.data.loc[[int(key)]]
-        if rows.empty:
-            raise WorkbenchError(f"no result row with key {key!r}.")
-        row = rows.iloc[0]
+        row = row_by_key(self.data, key)
         self.selected = row
         self.details.value = details_html(row)
         value = f"{row['variant']}|{row['runtime']}"
