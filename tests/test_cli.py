@@ -14,10 +14,10 @@ def test_baseline_table(tmp_path, capsys):
     out_csv = tmp_path / "baseline.csv"
     assert main(["baseline", "--limit", "90", "--csv", str(out_csv)]) == 0
     text = capsys.readouterr().out
-    for rt in ("torch", "onnxruntime", "litert"):
+    for rt in ("torch", "onnxruntime", "litert", "openvino", "executorch"):
         assert rt in text
     df = pd.read_csv(out_csv)
-    assert list(df["runtime"]) == ["torch", "onnxruntime", "litert"]
+    assert list(df["runtime"]) == ["torch", "onnxruntime", "litert", "openvino", "executorch"]
     assert (df["accuracy"] >= 0.95).all()
     assert (df["latency_ms_p50"] > 0).all() and (df["reps"] >= 30).all()
     assert df.loc[df.runtime == "onnxruntime", "size_bytes"].iloc[0] > 100_000

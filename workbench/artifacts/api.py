@@ -95,7 +95,8 @@ def export(
         handle: the model or variant (a `ModelHandle`, or a `Task` whose model is exported).
         target: one of `workbench.artifacts.TARGETS`: ``onnx``, ``onnx-fp16``, ``onnx-int8``,
             ``onnx-int8-dynamic``, ``onnx-int4``, ``tflite``, ``tflite-fp16``, ``tflite-dynamic``,
-            ``tflite-int8``, ``tflite-int4``, ``torchscript``, ``pt2``.
+            ``tflite-int8``, ``tflite-int4``, ``torchscript``, ``pt2``, ``openvino``, ``openvino-int8``,
+            ``openvino-int4`` (OpenVINO IR folders: model.xml + model.bin), ``executorch``, ``executorch-int8``.
         out_dir: folder for the artefact and its manifest (created if needed).
         task: the task whose evaluation split checks parity and whose calibration split calibrates static int8.
             Without one, parity runs on the handle's example inputs only (and the manifest says so).
@@ -155,8 +156,9 @@ def export(
     if lm and task is None:
         raise WorkbenchError(f"{handle.name} is a language model: export checks parity on held-out text; pass "
                              "task=workbench.Task.from_text(model, texts) (or the zoo task).")
-    if lm and secret is not None:
-        raise WorkbenchError(f"{handle.name}: a language model exports as a folder of files, which encrypt_with "
+    if (lm or not t.suffix) and secret is not None:  # a folder artefact (no single file suffix)
+        what = "a language model" if lm else f"{t.name}"
+        raise WorkbenchError(f"{handle.name}: {what} exports as a folder of files, which encrypt_with "
                              "does not cover; sign it (sign_with) and encrypt the transport instead.")
     if task is None:
         if not handle.example_inputs:

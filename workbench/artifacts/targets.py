@@ -63,6 +63,11 @@ TORCHSCRIPT = Exporter(_TORCH, "build_torchscript")
 PT2 = Exporter(_TORCH, "build_pt2")
 GENAI = Exporter("workbench.artifacts.genai_export", "build_genai")
 LITERT_LM = Exporter("workbench.artifacts.litert_lm_export", "build_litert_lm")
+OPENVINO_LM = Exporter("workbench.artifacts.openvino_lm_export", "build_openvino_lm")
+OPENVINO_IR = Exporter("workbench.artifacts.openvino_export", "build_ir")
+EXECUTORCH_FLOAT = Exporter("workbench.artifacts.executorch_export", "build_float")
+EXECUTORCH_INT8 = Exporter("workbench.artifacts.executorch_export", "build_int8")
+EXECUTORCH_LM = Exporter("workbench.artifacts.executorch_lm_export", "build_executorch_lm")
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,8 @@ _LM_EXPORTERS = {  # a language model's generative form per target: an ONNX Runt
     # LiteRT file with prefill/decode signatures (and its tokenizer folder) for TFLite
     "onnx": GENAI, "onnx-int8": GENAI, "onnx-int4": GENAI,
     "tflite": LITERT_LM, "tflite-dynamic": LITERT_LM, "tflite-int4": LITERT_LM,
+    "openvino": OPENVINO_LM, "openvino-int8": OPENVINO_LM, "openvino-int4": OPENVINO_LM,  # a stateful IR folder
+    "executorch": EXECUTORCH_LM, "executorch-int8": EXECUTORCH_LM,  # a .pte with its KV cache inside
 }
 
 
@@ -152,6 +159,11 @@ _HINTS = {  # what to try when a target fails parity (measured on the zoo)
     "tflite-int8": "full-integer quantisation suits convolutional models; try tflite-dynamic",
     "onnx-int4": "4-bit weights lose the most; try onnx-int8-dynamic",
     "tflite-int4": "4-bit weights lose the most; try tflite-dynamic",
+    "executorch-int8": "PT2E static int8 (calibrated) suits convolutional models; for transformers try onnx-int8-dynamic",
+    "openvino-int8": "NNCF int8 quantises activations too; if a transformer loses accuracy, try openvino-int4 "
+                     "(weights only) or onnx-int8-dynamic",
+    "openvino-int4": "int4 weight compression is meant for transformers (MatMul/embedding weights); for a CNN use "
+                     "openvino-int8",
 }
 
 
@@ -182,6 +194,19 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
        "float32", "TorchScript archive for PyTorch deployments"),
     _t("pt2", PT2, "pt2", "torch", ".pt2", "fp32", "as the variant (float storage)", "float32",
        "torch.export archive (.pt2) with a dynamic batch dimension"),
+    _t("openvino", OPENVINO_IR, "openvino", "openvino", "", "fp32", "float32", "float32",
+       "OpenVINO IR folder (model.xml + model.bin), float32, dynamic batch"),
+    _t("openvino-int8", OPENVINO_IR, "openvino", "openvino", "", "int8", "int8 per channel",
+       "int8 (NNCF post-training, calibrated)", "OpenVINO IR with NNCF int8 weights and activations, calibrated on "
+       "the task", True),
+    _t("openvino-int4", OPENVINO_IR, "openvino", "openvino", "", "int4", "int4 groups of 32 (MatMul/embedding); "
+       "int8 elsewhere", "float32", "OpenVINO IR with NNCF int4 weight compression, for transformers (a CNN's "
+       "convolutions stay int8: little gain there)"),
+    _t("executorch", EXECUTORCH_FLOAT, "pte", "executorch", ".pte", "fp32", "float32", "float32",
+       "ExecuTorch program (.pte) lowered to XNNPACK, float32, dynamic batch"),
+    _t("executorch-int8", EXECUTORCH_INT8, "pte", "executorch", ".pte", "int8", "int8 per channel",
+       "int8 (static, calibrated)", "ExecuTorch program with PT2E int8 (XNNPACK quantizer), calibrated on the task, "
+       "lowered to XNNPACK", True),
 )}
 
 
@@ -239,7 +264,8 @@ def cache_file(handle: ModelHandle, target: Target, recipe: Any, calibration: li
     from workbench.core.paths import cache_dir
 
     libs = []
-    for lib in ("torch", "onnx", "onnxruntime", "ai-edge-quantizer", "litert-torch"):
+    for lib in ("torch", "onnx", "onnxruntime", "ai-edge-quantizer", "litert-torch", "openvino", "nncf", "executorch",
+                "torchao"):
         try:
             libs.append(f"{lib}={version(lib)}")
         except Exception:  # noqa: BLE001 - an absent optional library is simply not part of the key

@@ -76,7 +76,7 @@ def _sweep_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--structure", type=_names, help="unstructured,channel,2:4")
     s.add_argument("--bits", type=lambda t: [int(v) for v in _floats(t)], help="e.g. 32,16,8,4,2")
     s.add_argument("--recover", type=_ints_or_none, help="fine-tuning steps after pruning, e.g. none,200")
-    s.add_argument("--runtimes", type=_names, help="e.g. onnxruntime,litert")
+    s.add_argument("--runtimes", type=_names, help="e.g. onnxruntime,litert,openvino,executorch, or all (installed)")
     s.add_argument("--devices", type=_names, help="device profiles to estimate for, e.g. raspberry-pi-4,esp32-s3")
     s.add_argument("--threads", type=int, help="intra-op threads while timing (default 1)")
     s.add_argument("--limit", type=int, help="evaluate on the first N samples only")

@@ -19,8 +19,9 @@ from workbench.core.errors import WorkbenchError
 if TYPE_CHECKING:  # pragma: no cover
     pass
 
-Framework = Literal["torch", "onnx", "tflite"]
-SourceFormat = Literal["module", "torchscript", "exported_program", "onnx", "tflite", "genai", "litert_lm"]
+Framework = Literal["torch", "onnx", "tflite", "openvino", "executorch"]
+SourceFormat = Literal["module", "torchscript", "exported_program", "onnx", "tflite", "genai", "litert_lm", "openvino_ir",
+                       "pte"]
 
 FRAMEWORK_OF: dict[SourceFormat, Framework] = {
     "module": "torch",
@@ -30,6 +31,8 @@ FRAMEWORK_OF: dict[SourceFormat, Framework] = {
     "tflite": "tflite",
     "genai": "onnx",        # an ONNX Runtime GenAI folder (a language model: model.onnx + genai_config.json)
     "litert_lm": "tflite",  # a LiteRT language-model file with prefill/decode signatures
+    "openvino_ir": "openvino",  # an OpenVINO IR: model.xml (the graph) beside model.bin (the weights)
+    "pte": "executorch",        # an ExecuTorch program (.pte flatbuffer, e.g. lowered to XNNPACK)
 }
 
 
@@ -76,7 +79,7 @@ class ModelHandle:
     """A loaded model: what it is, what it takes and returns, and a content fingerprint.
 
     Attributes:
-        framework: ``"torch"``, ``"onnx"`` or ``"tflite"``.
+        framework: ``"torch"``, ``"onnx"``, ``"tflite"``, ``"openvino"`` or ``"executorch"``.
         inputs: input specs, in call order.
         outputs: output specs, in return order.
         num_params: number of weights (parameters / initialisers / constant tensors).

@@ -27,6 +27,8 @@ SUFFIXES: dict[str, SourceFormat] = {
     ".pt2": "exported_program",
     ".onnx": "onnx",
     ".tflite": "tflite",
+    ".xml": "openvino_ir",
+    ".pte": "pte",
 }
 
 
@@ -36,6 +38,8 @@ _FORMAT_NAMES = {
     "onnx": "an ONNX model",
     "tflite": "a TFLite flatbuffer",
     "pickle": "a Python pickle (torch.save)",
+    "openvino_ir": "an OpenVINO IR (model.xml beside model.bin)",
+    "pte": "an ExecuTorch program (.pte)",
 }
 
 
@@ -109,7 +113,7 @@ def _load_file(path: Path, examples: list[np.ndarray] | None, name: str | None) 
     if suffix not in SUFFIXES:
         raise WorkbenchError(
             f"{path}: unsupported extension {suffix or '(none)'!r}. Supported: TorchScript .pt/.pth, "
-            f"ExportedProgram .pt2, ONNX .onnx, TFLite .tflite."
+            f"ExportedProgram .pt2, ONNX .onnx, TFLite .tflite, OpenVINO IR .xml (+ .bin), ExecuTorch .pte."
         )
     try:
         with path.open("rb") as f:
@@ -140,6 +144,21 @@ def _load_file(path: Path, examples: list[np.ndarray] | None, name: str | None) 
         from workbench.formats.onnx_file import load_onnx
 
         return load_onnx(path, examples, name)
+    if expected == "openvino_ir":
+        from workbench.formats.openvino_file import load_openvino_ir
+
+        if path.name == "openvino_model.xml" and (path.parent / "config.json").is_file():  # a language-model folder
+            return load_directory(path.parent, name)
+
+        return load_openvino_ir(path, examples, name)
+    if expected == "pte":
+        from workbench.formats.executorch_lm import is_executorch_lm, load_executorch_lm
+        from workbench.formats.pte_file import load_pte
+
+        if is_executorch_lm(path):  # a language model beside its tokenizer folder
+            return load_executorch_lm(path, name)
+
+        return load_pte(path, examples, name)
     from workbench.formats.litert_lm import is_litert_lm, load_litert_lm
 
     if is_litert_lm(path):  # a language model with prefill/decode signatures (and its tokenizer folder)
@@ -150,20 +169,36 @@ def _load_file(path: Path, examples: list[np.ndarray] | None, name: str | None) 
 
 
 def load_directory(path: Path, name: str | None) -> ModelHandle:
-    """A folder: a Hugging Face language model (config.json), an ONNX Runtime GenAI folder (genai_config.json) or
-    an exported LiteRT language model (model.tflite beside its tokenizer folder)."""
+    """A folder: a Hugging Face language model (config.json), an ONNX Runtime GenAI folder (genai_config.json), an
+    exported LiteRT or ExecuTorch language model (model.tflite / model.pte beside its tokenizer folder), an OpenVINO
+    language model (openvino_model.xml + config.json) or an OpenVINO IR (model.xml + model.bin)."""
     from workbench.formats.litert_lm import is_litert_lm, load_litert_lm
 
     if is_litert_lm(path):
         return load_litert_lm(path, name)
+    from workbench.formats.executorch_lm import is_executorch_lm, load_executorch_lm
+
+    if is_executorch_lm(path):  # an exported ExecuTorch language model (model.pte beside its tokenizer folder)
+        return load_executorch_lm(path, name)
     if (path / "genai_config.json").is_file():
         from workbench.formats.genai_folder import load_genai_folder
 
         return load_genai_folder(path, name)
+    if (path / "openvino_model.xml").is_file() and (path / "config.json").is_file():  # an OpenVINO LM folder
+        from workbench.formats.openvino_lm import load_openvino_lm
+
+        return load_openvino_lm(path, name)
     if (path / "config.json").is_file():
         from workbench.formats.lm_folder import load_lm
 
         return load_lm(path, name)
+    from workbench.formats.openvino_file import find_ir
+
+    ir = find_ir(path)  # an OpenVINO IR folder (model.xml + model.bin, as export writes it); after config.json, so
+    if ir is not None:  # a language-model folder that holds IRs too is read as that
+        from workbench.formats.openvino_file import load_openvino_ir
+
+        return load_openvino_ir(ir, None, name or path.name)
     raise WorkbenchError(
         f"{path} is a directory but not a model folder (no config.json or genai_config.json). Pass the model file "
         f"inside it ({', '.join(sorted(SUFFIXES))}, .gguf) or a Hugging Face / ONNX Runtime GenAI model folder."

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.core.lm import LMSpec
-from workbench.hardware.profile import DeviceProfile
+from workbench.hardware.profile import DeviceProfile, off_runtime
 
 CONTEXT = 512
 PROMPT_TOKENS = 64
@@ -147,15 +147,20 @@ def lm_weight_bytes(handle: Any) -> int:
 
 
 def estimate_lm(handle: Any, device: str | DeviceProfile, *, context: int = CONTEXT,
-                prompt_tokens: int = PROMPT_TOKENS) -> LMEstimate:
-    """`estimate_lm_spec` for a language-model handle, at the weight width its quantisation recorded."""
+                prompt_tokens: int = PROMPT_TOKENS, runtime: str | None = None) -> LMEstimate:
+    """`estimate_lm_spec` for a language-model handle, at the weight width its quantisation recorded; `runtime`:
+    not deployable on a device whose profile does not list that runtime (`DeviceProfile.runs`)."""
     from workbench.core.lm import lm_spec
 
     spec = lm_spec(handle)
     if spec is None:
         raise ValueError(f"{getattr(handle, 'name', handle)} is not a language model")
-    return estimate_lm_spec(spec, handle.num_params, device, context=context, prompt_tokens=prompt_tokens,
-                            **quant_settings(handle))
+    from workbench.hardware import device as get_device
+
+    prof = get_device(device) if isinstance(device, str) else device
+    est = estimate_lm_spec(spec, handle.num_params, prof, context=context, prompt_tokens=prompt_tokens,
+                           **quant_settings(handle))
+    return off_runtime(est, prof, runtime)
 
 
 __all__ = ["CONTEXT", "FORMULA", "LMEstimate", "PROMPT_TOKENS", "estimate_lm", "estimate_lm_spec", "lm_weight_bytes",

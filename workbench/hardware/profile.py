@@ -20,6 +20,16 @@ DTYPES = ("fp32", "fp16", "int8", "int4")
 """Execution dtypes a profile may list (an op is one multiply or one add; a MAC is two ops)."""
 DEVICE_KINDS = ("cpu", "gpu", "npu", "tpu", "mcu")
 LAYER_KINDS = ("conv", "conv1d", "depthwise", "linear", "attention", "unaligned", "norm", "elementwise")
+RUNTIME_ALIASES: dict[str, tuple[str, ...]] = {
+    "torch": ("pytorch", "torch"),
+    "onnxruntime": ("onnxruntime", "onnxruntime-qnn"),
+    # LiteRT's flatbuffer is what TFLite Micro (microcontrollers) and the Edge TPU delegate run
+    "litert": ("litert", "tflite", "tflite-micro", "tflite-edgetpu"),
+    "tflite_runtime": ("tflite",),
+    "openvino": ("openvino",),
+    "executorch": ("executorch",),
+}
+"""The workbench runtime -> the names in a profile's ``runtimes`` list that mean a device runs it."""
 OVERHEAD_KINDS = LAYER_KINDS + ("embedding", "norm", "elementwise", "other")
 """Layer kinds that `kind_efficiency` may set (see `workbench.core.layers.KINDS`)."""
 
@@ -73,7 +83,8 @@ class DeviceProfile:
         kind_overhead_s: optional fixed cost per kernel for some kinds (e.g. ``elementwise``), overriding
             `layer_overhead_s` for them.
         inference_overhead_s: fixed cost per inference (invoke, transfers).
-        dtypes / runtimes: what it can execute and with which runtimes.
+        dtypes / runtimes: what it can execute and with which runtimes (`runs` maps the workbench's runtime names
+            onto this list, `RUNTIME_ALIASES`).
         cache_bytes / cache_bandwidth_bytes_s: optional cache level (data that fits is served at that bandwidth).
         llc_bytes / llc_bandwidth_bytes_s: optional last-level cache between the cache and main memory.
         storage_bandwidth_bytes_s: read bandwidth of the weights when `weights_in_storage` (MCU execute-in-place).
@@ -135,6 +146,23 @@ class DeviceProfile:
         """Whether the device executes `dtype` (it is listed and has a peak)."""
         return dtype in self.dtypes and dtype in self.peak_ops
 
+    def runs(self, runtime: str) -> bool:
+        """Whether the device runs the workbench runtime `runtime` (its ``runtimes`` list names it or an alias,
+        `RUNTIME_ALIASES`: ``litert`` on a TFLite Micro board, ``torch`` where PyTorch is listed).
+
+        Example:
+            >>> from workbench.hardware import device
+            >>> device("raspberry-pi-5").runs("executorch"), device("stm32h7").runs("openvino")
+            (True, False)
+        """
+        return any(r in self.runtimes for r in RUNTIME_ALIASES.get(runtime, (runtime,)))
+
+    def runtime_gap(self, runtime: str | None) -> str:
+        """Why `runtime` cannot deploy to this device, in words ("" when it can, or when no runtime is named)."""
+        if runtime is None or self.runs(runtime):
+            return ""
+        return f"{self.name} does not run {runtime}: its runtimes are {', '.join(self.runtimes)}."
+
     def overhead(self, kind: str) -> float:
         """Fixed cost per kernel of a layer kind (`kind_overhead_s`, else `layer_overhead_s`)."""
         return float(self.kind_overhead_s.get(kind, self.layer_overhead_s))
@@ -179,6 +207,19 @@ class DeviceProfile:
             "dtypes": list(self.dtypes), "runtimes": list(self.runtimes), "sources": dict(self.sources),
             **({"notes": self.notes} if self.notes else {}),
         }
+
+
+def off_runtime(estimate: Any, profile: DeviceProfile, runtime: str | None) -> Any:
+    """`estimate` (an `Estimate` or `LMEstimate`) as not deployable when `profile` does not run `runtime`: every
+    ``*_est`` figure NaN, `deployable` and `fits` False, the reason said first. Unchanged when it runs there."""
+    import dataclasses
+
+    gap = profile.runtime_gap(runtime)
+    if not gap:
+        return estimate
+    nan = {f.name: math.nan for f in dataclasses.fields(estimate) if f.name.endswith("_est")}
+    reason = gap + (f" {estimate.reason}" if estimate.reason else "")
+    return dataclasses.replace(estimate, **nan, fits=False, deployable=False, reason=reason)
 
 
 # --------------------------------------------------------------------------------------------- parsing

@@ -31,7 +31,7 @@ from workbench.core.handle import ModelHandle
 from workbench.core.quant import LayerQuant, quant_cache_key, quant_record
 from workbench.hardware.catalog import device as _device
 from workbench.hardware.catalog import devices as _devices
-from workbench.hardware.profile import DTYPES, DeviceProfile
+from workbench.hardware.profile import DTYPES, DeviceProfile, off_runtime
 
 FORMULA = (
     "latency = t_inference + Σ_layers[max(2·MACs/(peak[dtype]·eff_kind), bytes/(bandwidth·eff_mem)) "
@@ -319,6 +319,7 @@ def estimate(
     batch: int = 1,
     rate_hz: float | None = None,
     battery_wh: float | None = None,
+    runtime: str | None = None,
 ) -> Estimate:
     """Estimate latency, energy, power, battery life and fit of a model on a device.
 
@@ -332,6 +333,8 @@ def estimate(
         batch: samples per call.
         rate_hz: inferences per second for `power_w_at_rate_est` and `battery_h_est`.
         battery_wh: battery capacity for `battery_h_est`.
+        runtime: the runtime the model would deploy with (``"openvino"``, ``"litert"``, ...): a device whose
+            profile does not list it (`DeviceProfile.runs`) gets a not-deployable estimate that says so.
 
     Returns:
         An `Estimate`; `Estimate.to_row()` gives the columns.
@@ -349,6 +352,11 @@ def estimate(
             raise WorkbenchError(f"{label} must be a positive number or None, got {v!r}.")
     handle, table = model_layers(handle)
     prof = _device(device)
+    return off_runtime(_estimate(handle, table, prof, dtype, batch, rate_hz, battery_wh), prof, runtime)
+
+
+def _estimate(handle: Any, table: pd.DataFrame, prof: DeviceProfile, dtype: str | None, batch: int,
+              rate_hz: float | None, battery_wh: float | None) -> Estimate:
     dts, bits = dtype_plan(handle, table, prof, dtype)
     costs = layer_costs(table, prof, dts, bits, batch)
     compute_rows = costs[costs["kind"].isin(_COMPUTE_KINDS) & (costs["macs"] > 0)]

@@ -28,13 +28,10 @@ CONTEXT = 512
 
 
 def folder_bytes(path: Path | None) -> int | None:
-    """Bytes of a file, or of every file in a folder (a multi-file artefact)."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else None
+    """Bytes of a file, or of every file in a folder (a multi-file artefact; `size.artifact_size`)."""
+    from workbench.measurement.size import artifact_size
+
+    return artifact_size(Path(path)) if path is not None and Path(path).exists() else None
 
 
 def timing_prompt(task: Any, tokenizer: Any) -> str:
@@ -82,7 +79,7 @@ def measure_lm(handle: ModelHandle, task: Any, *, runtime: str, threads: int | N
         timing = time_generation(run, timing_prompt(task, tokenizer_of(handle)),
                                  FAST_NEW_TOKENS if fast_mode() else NEW_TOKENS)
     except Exception as e:  # noqa: BLE001 - one failing runtime is a row, not a crashed sweep
-        return dict(**common, error=f"{type(e).__name__}: {first_line(e)}", estimates=lm_estimates(handle, devices))
+        return dict(**common, error=f"{type(e).__name__}: {first_line(e)}", estimates=lm_estimates(handle, devices, runtime))
     from workbench.hardware.lm_estimate import lm_weight_bytes
     from workbench.measurement.size import count_nonzero
 
@@ -101,15 +98,15 @@ def measure_lm(handle: ModelHandle, task: Any, *, runtime: str, threads: int | N
         weight_bytes=lm_weight_bytes(handle),
         peak_mem_bytes=peak_memory_lm(runtime, real.path, threads) if memory and real.path else None,
         artifact=str(real.path) if real.path else None,
-        estimates=lm_estimates(handle, devices),
+        estimates=lm_estimates(handle, devices, runtime),
     )
 
 
-def lm_estimates(handle: ModelHandle, devices: Sequence[Any]) -> tuple[Any, ...]:
+def lm_estimates(handle: ModelHandle, devices: Sequence[Any], runtime: str | None = None) -> tuple[Any, ...]:
     from workbench.hardware import device as get_device
     from workbench.hardware.lm_estimate import estimate_lm
 
-    return tuple(estimate_lm(handle, get_device(d) if isinstance(d, str) else d) for d in devices)
+    return tuple(estimate_lm(handle, get_device(d) if isinstance(d, str) else d, runtime=runtime) for d in devices)
 
 
 _START = r"""
@@ -136,6 +133,29 @@ p = og.GeneratorParams(model); p.set_search_options(max_length=72, do_sample=Fal
 g = og.Generator(model, p); g.append_tokens([[1] * 64])
 for _ in range(8):
     g.generate_next_token()
+""",
+    "openvino": r"""
+import numpy as np, openvino as ov
+before = status("VmRSS")
+req = ov.Core().compile_model(path + "/openvino_model.xml", "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+      "KV_CACHE_PRECISION": "f32", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": threads}).create_infer_request()
+def feed(n, start):
+    req.infer({"input_ids": np.ones((1, n), np.int64), "attention_mask": np.ones((1, start + n), np.int64),
+               "position_ids": np.arange(start, start + n, dtype=np.int64)[None], "beam_idx": np.zeros(1, np.int32)})
+feed(64, 0)
+for i in range(8):
+    feed(1, 64 + i)
+""",
+    "executorch": r"""
+import torch
+from executorch.extension.pybindings import portable_lib
+from executorch.runtime import Runtime
+portable_lib._unsafe_reset_threadpool(threads)
+before = status("VmRSS")
+m = Runtime.get().load_program(path).load_method("forward")
+m.execute([torch.ones(1, 64, dtype=torch.long), torch.arange(64)])
+for i in range(8):
+    m.execute([torch.ones(1, 1, dtype=torch.long), torch.tensor([64 + i])])
 """,
 }
 """Per runtime: child-process code that loads a language-model artefact and generates 8 tokens after a 64-token

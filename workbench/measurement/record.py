@@ -19,7 +19,8 @@ from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle
 from workbench.core.lm import is_language_model
 
-LIBRARIES = ("torch", "onnxruntime", "ai-edge-litert", "onnx", "litert-torch", "ai-edge-quantizer", "torch-pruning")
+LIBRARIES = ("torch", "onnxruntime", "ai-edge-litert", "onnx", "litert-torch", "ai-edge-quantizer", "torch-pruning",
+             "openvino", "nncf", "executorch", "torchao")
 
 COLUMNS = [
     "variant", "runtime", "threads", "batch", "fidelity", "size_bytes", "size_deflated_bytes", "params",
@@ -101,13 +102,13 @@ def measure(
     handle: ModelHandle,
     task: Any,
     *,
-    runtime: str = "onnxruntime",
+    runtime: str | Sequence[str] = "onnxruntime",
     threads: int | None = None,
     devices: Sequence[Any] = (),
     batch: int = 1,
     memory: bool = True,
     limit: int | None = None,
-) -> Measurement:
+) -> Measurement | list[Measurement]:
     """Measure a variant on a runtime: accuracy, fidelity, size, latency, memory, MACs, device estimates.
 
     A language model (`workbench.core.lm.is_language_model`) is measured by `workbench.measurement.lm`: its
@@ -121,7 +122,8 @@ def measure(
     Args:
         handle: the model or variant.
         task: the task whose evaluation split and metric to use (`task.model` is the fidelity reference).
-        runtime: ``"torch"``, ``"onnxruntime"``, ``"litert"``.
+        runtime: ``"torch"``, ``"onnxruntime"``, ``"litert"``, ``"openvino"`` or ``"executorch"``; a list of them,
+            or ``"all"`` (every installed runtime), measures the same variant on each in turn.
         threads: intra-op threads (`None`: the runtime's default).
         devices: device profile names (or profiles) to estimate for.
         batch: batch size for latency timing.
@@ -129,7 +131,8 @@ def measure(
         limit: evaluate on the first `limit` samples only.
 
     Returns:
-        A `Measurement`; `error` is set (and figures left empty) if the runtime could not run the variant.
+        A `Measurement` (a list of them, in order, for a list of runtimes or ``"all"``); `error` is set (and
+        figures left empty) if the runtime could not run the variant.
 
     Example:
         >>> m = measure(task.model, task, runtime="onnxruntime", threads=1, devices=["raspberry-pi-4"])
@@ -138,12 +141,17 @@ def measure(
         ('onnxruntime', 0.989, True, 'raspberry-pi-4')
     """
     from workbench.measurement.latency import time_runner
-    from workbench.measurement.size import count_nonzero, deflated_size
+    from workbench.measurement.size import artifact_size, count_nonzero, deflated_size
     from workbench.realize import realize
     from workbench.runtimes import runtime as make_runtime
 
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise WorkbenchError(f"batch must be a positive integer, got {batch!r}.")
+    if not isinstance(runtime, str) or runtime == "all":
+        from workbench.runtimes import resolve_runtimes
+
+        return [measure(handle, task, runtime=r, threads=threads, devices=devices, batch=batch, memory=memory,
+                        limit=limit) for r in resolve_runtimes(runtime)]
     label = "+".join(c.label for c in handle.lineage) or "baseline"
     common = dict(variant=label, runtime=runtime, threads=threads, batch=batch, task=getattr(task, "name", ""),
                   lineage=tuple(c.label for c in handle.lineage), versions=library_versions(),
@@ -164,9 +172,9 @@ def measure(
         stats = time_runner(run, sample)
     except Exception as e:  # noqa: BLE001 - one failing runtime is a row, not a crashed sweep
         return Measurement(**common, error=f"{type(e).__name__}: {first_line(e)}",
-                           estimates=_estimates(handle, devices))
+                           estimates=_estimates(handle, devices, runtime=runtime))
     path = real.path
-    size = path.stat().st_size if path else None
+    size = artifact_size(path) if path else None
     weight_bytes = int(round(handle.num_params * (common["bits_effective"] or 32) / 8))
     return Measurement(
         **common,
@@ -187,7 +195,7 @@ def measure(
         peak_mem_bytes=peak_memory(runtime, path, sample, threads) if memory and path else None,
         artifact=str(path) if path else None,
         # Estimates cost the kernels the runtime ran (int8 when it quantised activations too).
-        estimates=_estimates(handle, devices, dtype=real.compute_dtype),
+        estimates=_estimates(handle, devices, dtype=real.compute_dtype, runtime=runtime),
     )
 
 
@@ -222,7 +230,8 @@ class _NoEstimate:
                 "reason": self.reason}
 
 
-def _estimates(handle: ModelHandle, devices: Sequence[Any], dtype: str | None = None) -> tuple[Any, ...]:
+def _estimates(handle: ModelHandle, devices: Sequence[Any], dtype: str | None = None,
+               runtime: str | None = None) -> tuple[Any, ...]:
     if not devices:
         return ()
     from workbench.hardware import device as get_device
@@ -232,7 +241,7 @@ def _estimates(handle: ModelHandle, devices: Sequence[Any], dtype: str | None = 
     for d in devices:
         profile = get_device(d) if isinstance(d, str) else d  # an unknown name is the caller's error: raise
         try:
-            out.append(estimate(handle, profile, dtype=dtype))
+            out.append(estimate(handle, profile, dtype=dtype, runtime=runtime))
         except WorkbenchError as e:
             out.append(_NoEstimate(profile.name, f"no estimate: {first_line(e)}"))
     return tuple(out)
@@ -279,6 +288,24 @@ for _ in range(3): s.run(None, dict(zip(names, [a.astype(np.float32) if i.type =
 """,
     "litert": "\nfrom ai_edge_litert.interpreter import Interpreter" + _TFLITE_PROBE,
     "tflite_runtime": "\nfrom tflite_runtime.interpreter import Interpreter" + _TFLITE_PROBE,
+    "openvino": r"""
+import openvino as ov
+core = ov.Core()
+before = start()
+c = core.compile_model(core.read_model(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                       "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+r = c.create_infer_request()
+for _ in range(3): r.infer([a.astype(p.get_element_type().to_dtype()) for a, p in zip(arrays, c.inputs)])
+""",
+    "executorch": r"""
+import torch
+from executorch.extension.pybindings import portable_lib
+from executorch.runtime import Runtime
+portable_lib._unsafe_reset_threadpool(threads)
+before = start()
+m = Runtime.get().load_program(path).load_method("forward")
+for _ in range(3): m.execute([torch.from_numpy(a) for a in arrays])
+""",
     "torch": r"""
 import torch
 torch.set_num_threads(threads)

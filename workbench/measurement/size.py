@@ -10,14 +10,32 @@ import numpy as np
 from workbench.core.handle import ModelHandle
 
 
+def artifact_files(path: Path) -> list[Path]:
+    """The files an artefact consists of: every file of a folder (an ONNX Runtime GenAI or IR export), an OpenVINO
+    IR's ``.xml`` with the ``.bin`` beside it that holds its weights, else the file itself."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    weights = path.with_suffix(".bin")
+    return [path, weights] if path.suffix == ".xml" and weights.is_file() else [path]
+
+
+def artifact_size(path: Path) -> int:
+    """Bytes a device stores for the artefact at `path` (all of `artifact_files`)."""
+    return sum(p.stat().st_size for p in artifact_files(path))
+
+
 def deflated_size(path: Path, *, level: int = 9) -> int:
-    """Bytes after deflate (zlib) — what sparsity and low bit-widths buy over the air."""
-    comp = zlib.compressobj(level)
+    """Bytes after deflate (zlib) — what sparsity and low bit-widths buy over the air (all of `artifact_files`,
+    each deflated on its own)."""
     total = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            total += len(comp.compress(chunk))
-    return total + len(comp.flush())
+    for part in artifact_files(path):
+        comp = zlib.compressobj(level)
+        with open(part, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                total += len(comp.compress(chunk))
+        total += len(comp.flush())
+    return total
 
 
 def weight_arrays(handle: ModelHandle) -> dict[str, np.ndarray]:

@@ -45,6 +45,8 @@ REALIZERS: dict[str, RealizerEntry] = {
     "torch": RealizerEntry("workbench.realize.torch_realizer", "workbench.realize.torch_lm_realizer"),
     "onnxruntime": RealizerEntry("workbench.realize.onnxruntime_realizer", "workbench.realize.genai_realizer"),
     "litert": RealizerEntry("workbench.realize.litert_realizer", "workbench.realize.litert_lm_realizer"),
+    "openvino": RealizerEntry("workbench.realize.openvino_realizer", "workbench.realize.openvino_lm_realizer"),
+    "executorch": RealizerEntry("workbench.realize.executorch_realizer", "workbench.realize.executorch_lm_realizer"),
     "tflite_runtime": RealizerEntry("workbench.realize.litert_realizer"),
 }
 

@@ -6,7 +6,8 @@ Example:
     (('torch', 'onnxruntime', 'litert'), True)
 """
 
-from workbench.runtimes.registry import RUNNERS, RUNTIMES, RunnerEntry, available_runtimes, runtime
+from workbench.runtimes.registry import RUNNERS, RUNTIMES, RunnerEntry, available_runtimes, resolve_runtimes, runtime
 from workbench.runtimes.runner import NATIVE, Generation, Runner, check_inputs
 
-__all__ = ["NATIVE", "Generation", "RUNNERS", "RUNTIMES", "Runner", "RunnerEntry", "available_runtimes", "check_inputs", "runtime"]
+__all__ = ["NATIVE", "Generation", "RUNNERS", "RUNTIMES", "Runner", "RunnerEntry", "available_runtimes", "check_inputs",
+           "resolve_runtimes", "runtime"]

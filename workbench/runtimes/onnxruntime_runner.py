@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.core.errors import WorkbenchError, first_line
-from workbench.core.handle import ModelHandle, TensorSpec, fixed_batch_of
-from workbench.runtimes.runner import Runner
+from workbench.core.handle import ModelHandle, fixed_batch_of
+from workbench.runtimes.runner import Runner, renamed_specs
 
 
 def make_runner(handle: ModelHandle, threads: int | None, name: str = "onnxruntime") -> Runner:
@@ -28,15 +28,10 @@ def make_runner(handle: ModelHandle, threads: int | None, name: str = "onnxrunti
     except Exception as e:
         raise WorkbenchError(f"{path}: ONNX Runtime cannot load the model: {first_line(e)}.") from e
     names = [i.name for i in session.get_inputs()]
-    specs = handle.inputs if handle.framework == "onnx" else _renamed(handle.inputs, names)
+    specs = handle.inputs if handle.framework == "onnx" else renamed_specs(handle.inputs, names)
 
     def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
         return list(session.run(None, dict(zip(names, arrays))))
 
     return Runner("onnxruntime", handle, path, threads, ort.__version__, specs, call, fixed_batch=fixed_batch_of(specs))
 
-
-def _renamed(specs: list[TensorSpec], names: list[str]) -> list[TensorSpec]:
-    if len(specs) != len(names):
-        return specs
-    return [TensorSpec(n, s.shape, s.dtype) for s, n in zip(specs, names)]

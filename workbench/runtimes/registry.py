@@ -1,4 +1,5 @@
-"""`runtime(handle, name)`: bind a model to PyTorch, ONNX Runtime or LiteRT, found by name in one registry.
+"""`runtime(handle, name)`: bind a model to PyTorch, ONNX Runtime, LiteRT, OpenVINO or ExecuTorch, found by name in one
+registry.
 
 `runtime` converts the handle to the runtime's format when needed (cached, see `workbench.formats.convert`)
 and returns a `Runner`. Every runner takes numpy arrays, one per model input, and returns a list of numpy
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from typing import Sequence
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
@@ -37,6 +39,17 @@ RUNNERS: dict[str, RunnerEntry] = {
                                lm_module="workbench.runtimes.genai_runner"),
     "litert": RunnerEntry("workbench.runtimes.litert_runner", "ai_edge_litert",
                           lm_module="workbench.runtimes.litert_lm_runner"),
+    # OpenVINO reads the workbench's ONNX files (and its own IR); installed by the README's setup, but optional at
+    # import time so a slim environment still imports the workbench
+    "openvino": RunnerEntry("workbench.runtimes.openvino_runner", "openvino",
+                            "OpenVINO is not installed; install it with: pip install openvino nncf "
+                            "(the README's setup installs both).",
+                            lm_module="workbench.runtimes.openvino_lm_runner"),
+    # ExecuTorch runs .pte programs (torch.export, lowered to XNNPACK); optional at import time like OpenVINO
+    "executorch": RunnerEntry("workbench.runtimes.executorch_runner", "executorch",
+                              "ExecuTorch is not installed; install it with: pip install executorch "
+                              "(the README's setup installs it).",
+                              lm_module="workbench.runtimes.executorch_lm_runner"),
     # optional extra; see DESIGN.md for why it is never the default
     "tflite_runtime": RunnerEntry("workbench.runtimes.litert_runner", "tflite_runtime",
                                   "tflite_runtime is not installed (it is optional); use runtime 'litert' instead."),
@@ -50,12 +63,36 @@ def available_runtimes() -> list[str]:
     return [r for r, e in RUNNERS.items() if not e.optional or importlib.util.find_spec(e.requires)]
 
 
+def resolve_runtimes(names: str | Sequence[str]) -> tuple[str, ...]:
+    """Runtime names as given, or every installed one for ``"all"`` (`available_runtimes`), without repeats.
+
+    Raises:
+        WorkbenchError: an unknown name, or none at all.
+
+    Example:
+        >>> resolve_runtimes(["onnxruntime", "torch", "onnxruntime"]), "onnxruntime" in resolve_runtimes("all")
+        (('onnxruntime', 'torch'), True)
+    """
+    seq = [names] if isinstance(names, str) else list(names or [])
+    out: list[str] = []
+    for n in seq:
+        if not isinstance(n, str):
+            raise WorkbenchError(f"A runtime is named by a string, got {n!r}.")
+        out += available_runtimes() if n == "all" else [n]
+    unknown = [n for n in out if n not in RUNTIMES]
+    if unknown or not out:
+        raise WorkbenchError(f"Unknown runtime(s) {unknown or list(seq)}. Choose from: {', '.join(RUNTIMES)}, or 'all' "
+                             f"(installed here: {', '.join(available_runtimes())}).")
+    return tuple(dict.fromkeys(out))
+
+
 def runtime(handle: ModelHandle, name: str = "onnxruntime", *, threads: int | None = None) -> Runner:
     """Bind a model to a runtime.
 
     Args:
         handle: the model.
-        name: ``"torch"``, ``"onnxruntime"``, ``"litert"`` or ``"tflite_runtime"`` (when installed).
+        name: ``"torch"``, ``"onnxruntime"``, ``"litert"``, ``"openvino"``, ``"executorch"`` or ``"tflite_runtime"``
+            (the last three when installed).
         threads: intra-op threads; `None` keeps the runtime's default.
 
     Returns:

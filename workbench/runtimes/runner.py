@@ -11,7 +11,7 @@ import numpy as np
 from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle, TensorSpec, describe_signature
 
-NATIVE = {"torch": "torch", "onnx": "onnxruntime", "tflite": "litert"}
+NATIVE = {"torch": "torch", "onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino", "executorch": "executorch"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,14 @@ class Runner:
                 f"{self.handle.name} failed in {self.runtime}: {first_line(e)}. "
                 f"Expected inputs {describe_signature(self.inputs)}."
             ) from e
+
+
+def renamed_specs(specs: list[TensorSpec], names: list[str]) -> list[TensorSpec]:
+    """`specs` under the input names a converted file uses (shapes and dtypes kept); unchanged when the counts
+    differ."""
+    if len(specs) != len(names):
+        return specs
+    return [TensorSpec(n, s.shape, s.dtype) for s, n in zip(specs, names)]
 
 
 def in_fixed_batches(call: Callable[[list[np.ndarray]], list[np.ndarray]], arrays: list[np.ndarray],

@@ -286,7 +286,10 @@ def best(
         df: sweep results.
         device: keep rows estimated for this device profile; then `max_latency_ms` and a latency `objective`
             use the device *estimate* (`latency_ms_est`), and `must_fit` requires ``fits``.
-        runtime: keep rows measured on this runtime.
+        runtime: keep rows measured on this runtime; `None` (default) compares every runtime in the results, so
+            the chosen row is the best variant *and* runtime (its ``runtime`` column). Device estimates cost a
+            runtime only where the profile runs it (`DeviceProfile.runs`); rows whose estimates tie (the same
+            variant realised alike on two runtimes) are ordered by their measured latency.
         min_accuracy: lowest acceptable value of `metric` (for a metric where higher is better).
         max_metric: highest acceptable value of a `LOWER_IS_BETTER` metric (``metric="perplexity"``).
         max_latency_ms / max_energy_mj / max_size_bytes / max_memory_bytes: budgets (energy is the device
@@ -350,10 +353,12 @@ def best(
     if obj not in chosen:
         raise WorkbenchError(f"best: objective {obj!r} is not a column of the results")
     order = pd.to_numeric(chosen[obj], errors="coerce")
-    pick = order.idxmax() if maximize_objective else order.idxmin()
-    if pd.isna(pick):
+    if order.isna().all():
         raise WorkbenchError(f"best: no passing variant has a value for the objective {obj!r}")
-    return chosen.loc[pick]
+    keys = pd.DataFrame({"objective": -order if maximize_objective else order}, index=chosen.index)
+    if obj == "latency_ms_est" and "latency_ms_p50" in chosen:  # equal estimates: the faster measured runtime
+        keys["measured"] = pd.to_numeric(chosen["latency_ms_p50"], errors="coerce")
+    return chosen.loc[keys.sort_values(list(keys.columns), kind="stable", na_position="last").index[0]]
 
 
 def pareto_table(df: pd.DataFrame, maximize: Sequence[str] = ("accuracy",),

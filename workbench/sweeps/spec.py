@@ -168,7 +168,7 @@ class Grid:
     _dropped: tuple[tuple[VariantSpec, str], ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from workbench.runtimes import RUNTIMES
+        from workbench.runtimes import RUNTIMES, resolve_runtimes
 
         object.__setattr__(self, "prune", tuple(float(v) for v in _numbers(
             "prune", self.prune, _ratio, "fractions in [0, 1)")))
@@ -179,9 +179,11 @@ class Grid:
         object.__setattr__(self, "recover", _numbers(
             "recover", self.recover, _steps, "None or a positive number of fine-tuning steps"))
         runtimes = _names("runtimes", self.runtimes)
+        if "all" in runtimes:  # every runtime installed here, in registry order
+            runtimes = resolve_runtimes(runtimes)
         unknown = [r for r in runtimes if r not in RUNTIMES]
         if not runtimes or unknown:
-            raise ValueError(f"grid: runtimes must be some of {', '.join(RUNTIMES)}; got {list(self.runtimes)}")
+            raise ValueError(f"grid: runtimes must be some of {', '.join(RUNTIMES)} or 'all'; got {list(self.runtimes)}")
         object.__setattr__(self, "runtimes", runtimes)
         object.__setattr__(self, "devices", _names("devices", self.devices))
         if isinstance(self.threads, bool) or not isinstance(self.threads, Integral) or self.threads < 1:
@@ -265,7 +267,8 @@ def grid(
         bits: 32 (the float model), 16 (fp16), 2..8 (weight bits; realised as int8/int4 where the runtime can).
         recover: fine-tuning steps after pruning (`workbench.Recover(steps=...)`); ``None`` for none. A list
             sweeps both, e.g. ``[None, 200]``.
-        runtimes: where to measure (``"onnxruntime"``, ``"litert"``, ``"torch"``).
+        runtimes: where to measure (``"onnxruntime"``, ``"litert"``, ``"torch"``, ``"openvino"``, ``"executorch"``),
+            or ``"all"``: every runtime installed here.
         devices: device profile names to estimate latency / energy / fit for (`workbench.devices()`).
         threads: intra-op threads while timing (1: comparable, and typical of small devices).
         limit: evaluate on the first `limit` samples only (quick looks); ``None`` for the whole split.

