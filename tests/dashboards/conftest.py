@@ -57,6 +57,21 @@ def llm_dashboard_store() -> Path:
     return store
 
 
+@pytest.fixture(scope="session")
+def runtimes_dashboard_store(tmp_path_factory) -> Path:
+    """The runtimes dashboard's data: its fast sweep (baseline and int8) on ONNX Runtime and PyTorch, stored once
+    per session (the dashboard reads it through WORKBENCH_RESULTS; its own default measures every installed
+    runtime)."""
+    from workbench.sweeps import sweep
+    from workbench.ui.runtime_data import runtime_grid
+
+    store = tmp_path_factory.mktemp("runtimes") / "runtimes.sqlite"
+    df = sweep("digits-cnn", runtime_grid(["onnxruntime", "torch"], fast=True), store=store, memory=False,
+               progress=False)
+    assert set(df["runtime"]) == {"onnxruntime", "torch"} and df["error"].isna().all(), df.get("error")
+    return store
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> dict[str, str]:
     """Environment for Voilà, its kernels and Chromium with every state folder inside a temporary directory."""

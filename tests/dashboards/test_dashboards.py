@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 DASHBOARDS = sorted((Path(__file__).resolve().parents[2] / "dashboards").glob("*.ipynb"))
-NAMES = ["device_fit", "export_report", "llm_explorer", "tradeoff_explorer"]
+NAMES = ["device_fit", "export_report", "llm_explorer", "runtimes", "tradeoff_explorer"]
 SLOW = {"llm_explorer"}  # measures SmolLM2 (its built-in sweep) before the notebook runs: minutes
 
 
@@ -39,7 +39,9 @@ def test_dashboard_executes(path, tmp_path, monkeypatch, dashboard_store, reques
 
     monkeypatch.setenv("WORKBENCH_FAST", "1")
     monkeypatch.setenv("WORKBENCH_EXPORTS", str(tmp_path / "exports"))
-    if path.stem != "tradeoff_explorer":  # the explorer takes the no-results path: the cached demo sweep
+    if path.stem == "runtimes":  # one variant on several runtimes
+        monkeypatch.setenv("WORKBENCH_RESULTS", str(request.getfixturevalue("runtimes_dashboard_store")))
+    elif path.stem != "tradeoff_explorer":  # the explorer takes the no-results path: the cached demo sweep
         monkeypatch.setenv("WORKBENCH_RESULTS", str(dashboard_store))
     else:
         monkeypatch.delenv("WORKBENCH_RESULTS", raising=False)
@@ -54,3 +56,5 @@ def test_dashboard_executes(path, tmp_path, monkeypatch, dashboard_store, reques
     assert "FigureModel" in state or path.stem == "export_report"
     if path.stem == "llm_explorer":
         assert "Best:" in state and "perplexity" in state
+    if path.stem == "runtimes":
+        assert "Fastest here:" in state and "ONNX Runtime" in state and "PyTorch" in state

@@ -129,6 +129,22 @@ def test_export_report(server, browser, shots):
     assert not page.errors, page.errors
 
 
+def test_runtimes(server, browser, shots):
+    """The server shows the ONNX Runtime demo sweep: one bar per variant, labelled with what ran."""
+    page = open_page(browser, render_url(server, "runtimes"), ".wb-runtimes-figure .barlayer .point")
+    fig = ".wb-runtimes-figure"
+    assert text_of(page, f"{fig} .gtitle") == "baseline on every runtime (measured on this machine)"
+    assert "Fastest here: ONNX Runtime" in text_of(page, ".wb-runtimes-summary")
+    assert "fp32" in page.locator(f"{fig} .bartext").all_text_contents()
+    page.locator(".wb-runtimes-variant select").select_option(label=words("q8"))
+    page.wait_for_function("() => document.querySelector('.wb-runtimes-figure .gtitle').textContent"
+                           ".startsWith('q8 on every runtime')", timeout=UPDATE_MS)
+    assert "int8 QDQ" in page.locator(f"{fig} .bartext").all_text_contents()
+    assert "raspberry-pi-4" in text_of(page, ".wb-runtimes-fit")
+    page.screenshot(path=str(shots / "runtimes.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
 @pytest.mark.slow  # the SmolLM2 sweep behind it is measured once per session (minutes)
 def test_llm_explorer(llm_dashboard_store, server, browser, shots):
     page = open_page(browser, render_url(server, "llm_explorer"), ".wb-lm-figure .scatterlayer .point")

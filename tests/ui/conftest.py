@@ -61,3 +61,23 @@ def click(fig, trace_index: int, point_index: int = 0) -> None:
 def click_point():
     """`click_point(fig, trace_index, point_index)`: deliver a plotly click to a FigureWidget, as the browser does."""
     return click
+
+
+def runtimes_frame() -> pd.DataFrame:
+    """`hand_frame` measured on three runtimes: LiteRT 1.5× ONNX Runtime's latency (int8 there: "int8 static"),
+    PyTorch simulating the compression at 1.01× (within noise), and OpenVINO failing every variant."""
+    base = hand_frame()
+    base["latency_ms_iqr"] = base["latency_ms_p50"] * 0.1
+    lite = base.assign(runtime="litert", key=base.key + "-litert", latency_ms_p50=base.latency_ms_p50 * 1.5,
+                       realization=base.realization.replace("int8 QDQ", "int8 static (calibrated)"))
+    torch = base.assign(runtime="torch", key=base.key + "-torch", latency_ms_p50=base.latency_ms_p50 * 1.01,
+                        realized=False, realization="fake-quantised float weights",
+                        accuracy=base.accuracy - 0.001)
+    ov = base.assign(runtime="openvino", key=base.key + "-openvino", latency_ms_p50=None, accuracy=None,
+                     error="WorkbenchError: OpenVINO could not compile the model: boom")
+    return pd.concat([base, lite, torch, ov], ignore_index=True)
+
+
+@pytest.fixture
+def rt_frame() -> pd.DataFrame:
+    return runtimes_frame()

@@ -36,6 +36,8 @@ _NAMES = {
     "LLMPlanner": "workbench.ui.llm_planner",
     "LLMExplorer": "workbench.ui.llm_explorer",
     "llm_results": "workbench.ui.llm_data",
+    "RuntimeCompare": "workbench.ui.runtime_compare",
+    "runtime_results": "workbench.ui.runtime_data",
     "demo_results": "workbench.ui.data",
     "demo_grid": "workbench.ui.data",
     "export_dir": "workbench.ui.data",

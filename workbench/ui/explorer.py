@@ -33,8 +33,21 @@ from workbench.ui.base import (
     table_html,
 )
 from workbench.ui.export_box import ExportBox
+from workbench.viz.facets import facet_values
+from workbench.viz.style import runtime_name
 
 COLOR_BY = (("weight bits", "bits"), ("pruning structure", "structure"), ("runtime", "runtime"), ("none", None))
+
+
+def runtime_views(runtimes: list[str]) -> list[tuple[str, str]]:
+    """The explorer's runtime facet: every runtime in one chart, one panel per runtime, or one runtime alone.
+
+    Example:
+        >>> runtime_views(["onnxruntime", "openvino"])[1:]
+        [('one panel per runtime', 'facet'), ('only ONNX Runtime', 'onnxruntime'), ('only OpenVINO', 'openvino')]
+    """
+    return [("all runtimes, one chart", "all"), ("one panel per runtime", "facet"),
+            *[(f"only {runtime_name(r)}", r) for r in runtimes]]
 
 DETAILS = (
     ("runtime", "runtime", None), ("prune", "fraction pruned", ".0%"), ("structure", "structure", None),
@@ -67,10 +80,14 @@ class TradeoffExplorer(Panel):
     Attributes:
         x, y, color: axis and colour dropdowns.
         bits, structure, runtime: filters (`SelectMultiple`; ``.value`` is a tuple of the kept values).
+        view: the runtime facet (`runtime_views`): ``"all"`` (one chart; colour by runtime to tell them apart),
+            ``"facet"`` (one panel per runtime, each with its own front and best, in `facets`) or one runtime.
         prune: `FloatRangeSlider` of the kept prune ratios.
         device: the device whose estimates (``*_est`` axes, fit) count.
         min_accuracy: the accuracy bar (on the task metric) the best variant must reach.
-        figure: the `go.FigureWidget`. best: the best variant's row (or None). summary: its description.
+        figure: the `go.FigureWidget`; facets: the one-panel-per-runtime `go.FigureWidget` (shown instead of
+            `figure` for view ``"facet"``). best: the best variant's row — variant *and* runtime — (or None);
+            best_per_runtime: ``{runtime: row}``. summary: their description.
         details: the clicked variant's figures. export: the `ExportBox`.
 
     Example:
@@ -116,8 +133,12 @@ class TradeoffExplorer(Panel):
             options=[(viz.STRUCTURE_NAMES.get(s, s), s) for s in structures], value=tuple(structures),
             description="pruning", rows=min(4, len(structures)), layout=widgets.Layout(width="220px"))
         runtimes = [str(r) for r in present(good, "runtime")] or ["onnxruntime"]
-        self.runtime = widgets.SelectMultiple(options=runtimes, value=tuple(runtimes), description="runtime",
+        self.runtime = widgets.SelectMultiple(options=[(runtime_name(r), r) for r in runtimes],
+                                              value=tuple(runtimes), description="runtime",
                                               rows=min(3, len(runtimes)), layout=widgets.Layout(width="220px"))
+        self.runtimes = facet_values(pd.DataFrame({"runtime": runtimes}))  # in the palette's order
+        self.view = widgets.Dropdown(options=runtime_views(self.runtimes), value="all", description="show",
+                                     layout=widgets.Layout(width="300px"))
         top = float(pd.to_numeric(good.get("prune", pd.Series([0.0])), errors="coerce").fillna(0).max())
         self.prune = widgets.FloatRangeSlider(value=(0.0, top), min=0.0, max=max(top, 0.05), step=0.05,
                                               description="pruned", readout_format=".0%", continuous_update=False,
@@ -136,6 +157,7 @@ class TradeoffExplorer(Panel):
         self.details = widgets.HTML(value=note_html("Click a point to see the variant's figures.", "#BAB0AC"))
         self.export = ExportBox(task=task, out_dir=out_dir, sign_with=sign_with)
         self.best: pd.Series | None = None
+        self.best_per_runtime: dict[str, pd.Series] = {}
         self.selected: pd.Series | None = None
         self.shown = good
         self._good = good
@@ -150,18 +172,20 @@ class TradeoffExplorer(Panel):
         }
         self.updates = 0
         self.figure = go.FigureWidget(layout={"height": 480})
+        self.facets = go.FigureWidget(layout={"height": 480})  # one panel per runtime, shown for view "facet"
+        self._boxes = (widgets.Box([self.figure]), widgets.Box([self.facets], layout=widgets.Layout(display="none")))
         controls = widgets.VBox([
-            widgets.HBox([self.x, self.y, self.color], layout=widgets.Layout(flex_flow="row wrap")),
+            widgets.HBox([self.x, self.y, self.color, self.view], layout=widgets.Layout(flex_flow="row wrap")),
             widgets.HBox([self.bits, self.structure, self.runtime], layout=widgets.Layout(flex_flow="row wrap")),
             widgets.HBox([self.prune, self.device, self.min_accuracy], layout=widgets.Layout(flex_flow="row wrap")),
         ])
-        super().__init__([controls, self.summary, self.figure, self.details, self.export])
+        super().__init__([controls, self.summary, *self._boxes, self.details, self.export])
         self.add_class("wb-explorer")
         for name in ("x", "y", "color", "bits", "structure", "runtime", "prune", "device", "min_accuracy", "figure",
-                     "summary", "details"):
+                     "summary", "details", "view", "facets"):
             getattr(self, name).add_class("wb-" + name.replace("_", "-"))  # stable hooks for browser tests
         for w in (self.x, self.y, self.color, self.bits, self.structure, self.runtime, self.prune, self.device,
-                  self.min_accuracy):
+                  self.min_accuracy, self.view):
             w.observe(self.guard(self._changed), names="value")
         self.guard(self.update)()
 
@@ -172,6 +196,8 @@ class TradeoffExplorer(Panel):
         c = self._columns
         keep = np.isin(c["bits"], list(self.bits.value)) & np.isin(c["structure"], list(self.structure.value))
         keep &= np.isin(c["runtime"], list(self.runtime.value))
+        if self.view.value not in ("all", "facet"):  # "only <runtime>"
+            keep &= c["runtime"] == self.view.value
         lo, hi = self.prune.value
         keep &= (c["prune"] >= lo - 1e-9) & (c["prune"] <= hi + 1e-9)
         if self.device.value is not None:
@@ -210,11 +236,30 @@ class TradeoffExplorer(Panel):
             first = str(e).split("\n")[0].replace("best: ", "").rstrip(":")
             return None, note_html(f"No best variant: {html.escape(first)}. Lower the {self.metric} bar or widen "
                                    "the filters.", "#F58518")
-        text = (f"<b>Best: {html.escape(str(row['variant']))}</b> on {html.escape(str(row.get('runtime')))} — "
+        text = (f"<b>Best: {html.escape(str(row['variant']))}</b> on {html.escape(runtime_name(row.get('runtime')))} — "
                 f"{self.metric} {fmt(row.get(self.metric))}, {html.escape(axis_label(obj, self.device.value))} "
                 f"{fmt(row.get(obj))}: the lowest among the {len(d)} shown variants{where} with {self.metric} ≥ "
                 f"{self.min_accuracy.value:.3f} (ringed).")
+        if "runtime" in d and d["runtime"].nunique() > 1:
+            text += "<br>" + self._per_runtime(rows, obj)
         return row, note_html(text, "#2CA02C")
+
+    def _per_runtime(self, rows: pd.DataFrame, obj: str) -> str:
+        """The best variant on each runtime shown (`workbench.best` with ``runtime=``), in one line."""
+        import workbench
+
+        self.best_per_runtime = {}
+        parts = []
+        for rt in facet_values(rows):
+            try:
+                r = workbench.best(rows, runtime=rt, min_accuracy=self.min_accuracy.value, metric=self.metric,
+                                   objective=obj)
+            except WorkbenchError:
+                parts.append(f"{html.escape(runtime_name(rt))}: none passes")
+                continue
+            self.best_per_runtime[rt] = r
+            parts.append(f"{html.escape(runtime_name(rt))}: {html.escape(str(r['variant']))} {fmt(r.get(obj))}")
+        return "Best per runtime — " + "; ".join(parts) + "."
 
     # --------------------------------------------------------------------------------------- updates
 
@@ -231,16 +276,29 @@ class TradeoffExplorer(Panel):
         if d.empty:
             self.best = None
             self.summary.value = note_html("No variant matches the filters; widen them.", "#F58518")
-            with self.figure.batch_update():
-                for t in self.figure.data:
-                    t.x, t.y = [], []
-                self.figure.layout.title.text = "No variant matches the filters"
+            for fig in (self.figure, self.facets):
+                with fig.batch_update():
+                    for t in fig.data:
+                        t.x, t.y = [], []
+                    fig.layout.title.text = "No variant matches the filters"
             return
+        self.best_per_runtime = {}
         self.best, self.summary.value = self._best(d)
         highlight = None if self.best is None else self.best.get("key", self.best.name)
-        viz.update_pareto(self.figure, d, x=self.x.value, y=self.y.value, color=self.color.value,
-                          device=self.device.value, highlight=highlight)
-        for trace in self.figure.data:
+        facet = self.view.value == "facet"
+        self._boxes[0].layout.display, self._boxes[1].layout.display = ("none", None) if facet else (None, "none")
+        if facet:
+            from workbench.viz.facets import pareto_facets
+
+            rings = [r.get("key", r.name) for r in self.best_per_runtime.values()] or highlight
+            pareto_facets(d, x=self.x.value, y=self.y.value, color=self.color.value, device=self.device.value,
+                          panels=self.runtimes, highlight=rings, fig=self.facets)
+            shown = self.facets
+        else:
+            viz.update_pareto(self.figure, d, x=self.x.value, y=self.y.value, color=self.color.value,
+                              device=self.device.value, highlight=highlight)
+            shown = self.figure
+        for trace in shown.data:
             if trace.customdata is not None:  # variant points carry their row keys (legend and ring traces do not)
                 trace.on_click(self.guard(self._clicked))
 

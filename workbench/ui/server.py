@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from workbench.core.errors import WorkbenchError
 
-DASHBOARDS = ("tradeoff_explorer", "device_fit", "export_report", "llm_explorer")
+DASHBOARDS = ("tradeoff_explorer", "device_fit", "export_report", "llm_explorer", "runtimes")
 
 
 def dashboards_dir() -> Path:

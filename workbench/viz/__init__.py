@@ -18,7 +18,8 @@ measures a few variants into one without a sweep. Every figure follows the same 
 Modules, one responsibility each: `style` (palette, labels, layout), `frames` (preparing a frame: error rows,
 device and runtime picking, hover text), `markers` (colour groups, symbols, legend), `update` (`into`: in-place
 updates), and the figures: `tradeoffs` (Pareto scatter and front), `grids` (heatmap, sensitivity bars), `latency`,
-`devices` (fit, energy, estimate against measured, one variant across devices), `sizes` and `planning` (the
+`devices` (fit, energy, estimate against measured, one variant across devices), `runtimes` (one variant on every
+runtime), `facets` (the Pareto chart, one panel per runtime), `sizes` and `planning` (the
 figures of `workbench.plan`). plotly is imported by the functions that draw, not by ``import workbench.viz``.
 
 Example:
@@ -38,9 +39,11 @@ from workbench.viz.devices import (
     estimate_vs_measured,
     fit_status,
 )
+from workbench.viz.facets import pareto_facets
 from workbench.viz.grids import heatmap, heatmap_table, sensitivity_bars
 from workbench.viz.latency import latency_distribution
 from workbench.viz.planning import fleet_figure, llm_memory_figure, schedule_figure, update_size_figure
+from workbench.viz.runtimes import runtime_compare, runtime_fit, runtime_summary, runtime_table, within_noise
 from workbench.viz.sizes import size_breakdown
 from workbench.viz.style import (
     BITS_COLORS,
@@ -51,6 +54,7 @@ from workbench.viz.style import (
     OTHER_COLOR,
     PALETTE,
     RUNTIME_COLORS,
+    RUNTIME_NAMES,
     STRUCTURE_COLORS,
     STRUCTURE_NAMES,
     STRUCTURE_SYMBOLS,
@@ -58,15 +62,17 @@ from workbench.viz.style import (
     color_of,
     is_estimate,
     maximized,
+    runtime_name,
 )
 from workbench.viz.tradeoffs import pareto_front, pareto_scatter, update_pareto
 from workbench.viz.update import into
 
 __all__ = [
     "BITS_COLORS", "BITS_NAMES", "DEVICE_COLORS", "DEVICE_ESTIMATES", "FIT_COLORS", "FIT_STATUS", "OTHER_COLOR",
-    "PALETTE", "RUNTIME_COLORS", "STRUCTURE_COLORS", "STRUCTURE_NAMES", "STRUCTURE_SYMBOLS", "axis_label",
+    "PALETTE", "RUNTIME_COLORS", "RUNTIME_NAMES", "STRUCTURE_COLORS", "STRUCTURE_NAMES", "STRUCTURE_SYMBOLS", "axis_label",
     "color_of", "device_compare", "device_fit_table", "energy_vs_accuracy", "estimate_vs_measured",
     "fit_status", "fleet_figure", "heatmap", "heatmap_table", "into", "is_estimate", "latency_distribution",
-    "llm_memory_figure", "maximized", "pareto_front", "pareto_scatter", "schedule_figure", "sensitivity_bars",
-    "size_breakdown", "update_pareto", "update_size_figure",
+    "llm_memory_figure", "maximized", "pareto_facets", "pareto_front", "pareto_scatter", "runtime_compare",
+    "runtime_fit", "runtime_name", "runtime_summary", "runtime_table", "schedule_figure", "sensitivity_bars",
+    "size_breakdown", "update_pareto", "update_size_figure", "within_noise",
 ]

@@ -31,7 +31,10 @@ STRUCTURE_SYMBOLS: dict[str, str] = {"none": "circle", "unstructured": "diamond"
 STRUCTURE_NAMES: dict[str, str] = {"none": "not pruned", "unstructured": "unstructured", "channel": "channel",
                                    "2:4": "2:4"}
 RUNTIME_COLORS: dict[str, str] = {"torch": "#D62728", "onnxruntime": "#1F77B4", "litert": "#FF7F0E",
-                                  "tflite_runtime": "#BCBD22"}
+                                  "openvino": "#6F4E9C", "executorch": "#17A398", "tflite_runtime": "#BCBD22"}
+RUNTIME_NAMES: dict[str, str] = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "litert": "LiteRT",
+                                 "openvino": "OpenVINO", "executorch": "ExecuTorch", "tflite_runtime": "tflite-runtime"}
+"""Runtime → the name people know it by (figures, tables, sentences); figures list runtimes in this order."""
 DEVICE_COLORS: dict[str, str] = {
     "host": "#1F77B4", "raspberry-pi-4": "#D62728", "raspberry-pi-5": "#9467BD", "jetson-nano": "#2CA02C",
     "jetson-orin-nano": "#17BECF", "coral-edge-tpu": "#8C564B", "snapdragon-8-gen-2": "#E377C2",
@@ -86,7 +89,19 @@ def group_name(column: str, value: Any) -> str:
         return BITS_NAMES.get(value, f"{value}-bit")
     if column == "structure":
         return STRUCTURE_NAMES.get(value, str(value))
+    if column == "runtime":
+        return runtime_name(value)
     return str(value)
+
+
+def runtime_name(runtime: Any) -> str:
+    """The display name of a runtime (``"openvino"`` → ``"OpenVINO"``); unknown names are shown as given.
+
+    Example:
+        >>> runtime_name("onnxruntime"), runtime_name("my-runtime")
+        ('ONNX Runtime', 'my-runtime')
+    """
+    return RUNTIME_NAMES.get(str(runtime), str(runtime))
 
 
 # -------------------------------------------------------------------------------------------- labels
