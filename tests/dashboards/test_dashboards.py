@@ -10,7 +10,7 @@ import pytest
 
 DASHBOARDS = sorted((Path(__file__).resolve().parents[2] / "dashboards").glob("*.ipynb"))
 NAMES = ["device_fit", "export_report", "llm_explorer", "runtimes", "tradeoff_explorer"]
-SLOW = {"llm_explorer"}  # measures SmolLM2 (its built-in sweep) before the notebook runs: minutes
+SLOW = {"llm_explorer", "runtimes"}  # measures SmolLM2 (its built-in sweep) before the notebook runs: minutes
 
 
 def test_the_ui_dashboards_exist():

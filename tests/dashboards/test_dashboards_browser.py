@@ -129,6 +129,7 @@ def test_export_report(server, browser, shots):
     assert not page.errors, page.errors
 
 
+@pytest.mark.slow  # a second store of several runtimes behind the page; the four others cover the server path
 def test_runtimes(server, browser, shots):
     """The server shows the ONNX Runtime demo sweep: one bar per variant, labelled with what ran."""
     page = open_page(browser, render_url(server, "runtimes"), ".wb-runtimes-figure .barlayer .point")

@@ -16,6 +16,8 @@ from workbench.runtimes.executorch_lm_runner import ExecutorchLM, make_lm_runner
 from workbench.runtimes.torch_lm_runner import prompt_ids
 
 pytest.importorskip("executorch")
+pytestmark = pytest.mark.slow  # each test needs the tiny model lowered to XNNPACK (~30 s of CPU, 1-3 min on 2 cores);
+# tests/formats/test_executorch_lm.py checks the decoder and the refusals in the default run
 
 
 @pytest.fixture(scope="module")
