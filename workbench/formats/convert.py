@@ -161,9 +161,10 @@ def batch_at_least_2(a: np.ndarray) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def quiet_conversion():
-    """Silence the exporters' progress chatter (warnings and prints), keeping exceptions."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "absl", "litert_torch")]
+def quiet_conversion(*more_loggers: str):
+    """Silence the exporters' progress chatter (warnings, prints, and the log lines of torch.onnx, torch.export,
+    absl, litert_torch and `more_loggers`), keeping exceptions."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "absl", "litert_torch", *more_loggers)]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)

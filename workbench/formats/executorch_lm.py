@@ -36,8 +36,15 @@ from typing import Any
 from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle, TensorSpec, file_sha256
 from workbench.core.lm import META_KEY, LMSpec
+from workbench.formats.lm_sidecar import (
+    copy_with_sidecar,
+    find_sidecar,
+    has_sidecar,
+    read_sidecar_meta,
+    sidecar_files,
+)
+from workbench.formats.lm_sidecar import tokenizer_dir as sidecar_dir
 
-TOKENIZER_SUFFIX = ".tokenizer"
 META_FILE = "executorch_lm.json"
 META = "executorch_lm"
 """The handle's ``meta`` key of a loaded ExecuTorch language model (its recipe and KV-cache length)."""
@@ -52,9 +59,8 @@ CONVERT_TIMEOUT_S = 3600
 
 
 def tokenizer_dir(path: Path | str) -> Path:
-    """The folder beside an ExecuTorch LM file that holds its tokenizer and metadata: ``<stem>.tokenizer/``."""
-    p = Path(path)
-    return p.with_name(p.stem + TOKENIZER_SUFFIX)
+    """The folder beside the LM file that holds its tokenizer and metadata: ``<stem>.tokenizer/``."""
+    return sidecar_dir(path)
 
 
 def is_executorch_lm(path: Path | str) -> bool:
@@ -63,47 +69,27 @@ def is_executorch_lm(path: Path | str) -> bool:
     p = Path(path)
     if p.is_dir():
         return find_executorch_lm(p) is not None
-    return p.suffix.lower() == ".pte" and p.is_file() and (tokenizer_dir(p) / META_FILE).is_file()
+    return has_sidecar(p, ".pte", META_FILE)
 
 
 def find_executorch_lm(folder: Path | str) -> Path | None:
     """The one ExecuTorch LM file in `folder` (``*.pte`` with its tokenizer folder), or `None`."""
-    found = [f for f in sorted(Path(folder).glob("*.pte")) if (tokenizer_dir(f) / META_FILE).is_file()]
-    return found[0] if len(found) == 1 else None
+    return find_sidecar(folder, ".pte", META_FILE)
 
 
 def artifact_files(path: Path | str) -> list[Path]:
     """Every file of an ExecuTorch LM artefact: the ``.pte`` first, then the tokenizer folder's files (sorted)."""
-    p = Path(path)
-    return [p, *sorted(f for f in tokenizer_dir(p).rglob("*") if f.is_file())]
+    return sidecar_files(path)
 
 
 def copy_executorch_lm(src: Path | str, dst: Path | str) -> Path:
     """Copy an ExecuTorch LM file and its tokenizer folder to `dst` (a ``.pte`` path); returns `dst`."""
-    src, dst = Path(src), Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(tokenizer_dir(dst), ignore_errors=True)
-    shutil.copytree(tokenizer_dir(src), tokenizer_dir(dst))
-    part = dst.with_name(dst.name + ".part")
-    shutil.copy2(src, part)
-    os.replace(part, dst)  # the file appears last and whole: `is_executorch_lm` never sees half a copy
-    return dst
+    return copy_with_sidecar(src, dst)
 
 
 def read_meta(path: Path | str) -> dict[str, Any]:
     """The ``executorch_lm.json`` of an ExecuTorch LM file."""
-    meta_path = tokenizer_dir(path) / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no {meta_path.parent.name}/{META_FILE} beside it, so this is not an "
-                             "ExecuTorch language-model file the workbench wrote. Keep the tokenizer folder "
-                             "beside the file, or re-export it.") from None
-    except (OSError, ValueError) as e:
-        raise WorkbenchError(f"{meta_path}: unreadable ({first_line(e)}). Re-export the model.") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise WorkbenchError(f"{meta_path}: not a {FORMAT} file. Re-export the model.")
-    return meta
+    return read_sidecar_meta(path, META_FILE, FORMAT, "an ExecuTorch language-model file")
 
 
 # -------------------------------------------------------------------------------------------- config

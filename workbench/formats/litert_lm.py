@@ -40,8 +40,15 @@ from typing import Any
 from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle, TensorSpec, file_sha256
 from workbench.core.lm import META_KEY, LMSpec
+from workbench.formats.lm_sidecar import (
+    copy_with_sidecar,
+    find_sidecar,
+    has_sidecar,
+    read_sidecar_meta,
+    sidecar_files,
+)
+from workbench.formats.lm_sidecar import tokenizer_dir as sidecar_dir
 
-TOKENIZER_SUFFIX = ".tokenizer"
 META_FILE = "litert_lm.json"
 FORMAT = "edge-workbench/litert-lm/1"
 WEIGHTS = ("fp32", "fp16", "int8", "int4")
@@ -57,9 +64,8 @@ CONVERT_TIMEOUT_S = 3600
 
 
 def tokenizer_dir(path: Path | str) -> Path:
-    """The folder beside a LiteRT LM file that holds its tokenizer and metadata: ``<stem>.tokenizer/``."""
-    p = Path(path)
-    return p.with_name(p.stem + TOKENIZER_SUFFIX)
+    """The folder beside the LM file that holds its tokenizer and metadata: ``<stem>.tokenizer/``."""
+    return sidecar_dir(path)
 
 
 def is_litert_lm(path: Path | str) -> bool:
@@ -68,48 +74,27 @@ def is_litert_lm(path: Path | str) -> bool:
     p = Path(path)
     if p.is_dir():
         return find_litert_lm(p) is not None
-    return p.suffix.lower() == ".tflite" and p.is_file() and (tokenizer_dir(p) / META_FILE).is_file()
+    return has_sidecar(p, ".tflite", META_FILE)
 
 
 def find_litert_lm(folder: Path | str) -> Path | None:
     """The one LiteRT LM file in `folder` (``*.tflite`` with its tokenizer folder), or `None`."""
-    found = [f for f in sorted(Path(folder).glob("*.tflite")) if (tokenizer_dir(f) / META_FILE).is_file()]
-    return found[0] if len(found) == 1 else None
+    return find_sidecar(folder, ".tflite", META_FILE)
 
 
 def artifact_files(path: Path | str) -> list[Path]:
     """Every file of a LiteRT LM artefact: the ``.tflite`` first, then the tokenizer folder's files (sorted)."""
-    p = Path(path)
-    side = tokenizer_dir(p)
-    return [p, *sorted(f for f in side.rglob("*") if f.is_file())]
+    return sidecar_files(path)
 
 
 def copy_litert_lm(src: Path | str, dst: Path | str) -> Path:
     """Copy a LiteRT LM file and its tokenizer folder to `dst` (a ``.tflite`` path); returns `dst`."""
-    src, dst = Path(src), Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(tokenizer_dir(dst), ignore_errors=True)
-    shutil.copytree(tokenizer_dir(src), tokenizer_dir(dst))
-    part = dst.with_name(dst.name + ".part")
-    shutil.copy2(src, part)
-    os.replace(part, dst)  # the file appears last and whole: `is_litert_lm` never sees half a copy
-    return dst
+    return copy_with_sidecar(src, dst)
 
 
 def read_meta(path: Path | str) -> dict[str, Any]:
     """The ``litert_lm.json`` of a LiteRT LM file."""
-    meta_path = tokenizer_dir(path) / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no {meta_path.parent.name}/{META_FILE} beside it, so this is not a LiteRT "
-                             "language-model file the workbench wrote. Keep the tokenizer folder beside the "
-                             "file, or re-export it.") from None
-    except (OSError, ValueError) as e:
-        raise WorkbenchError(f"{meta_path}: unreadable ({first_line(e)}). Re-export the model.") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise WorkbenchError(f"{meta_path}: not a {FORMAT} file. Re-export the model.")
-    return meta
+    return read_sidecar_meta(path, META_FILE, FORMAT, "a LiteRT language-model file")
 
 
 # -------------------------------------------------------------------------------------------- config

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
-import logging
 import re
-import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -264,20 +261,11 @@ def _cache_path(handle: ModelHandle, kind: str, calibration: Sequence[np.ndarray
     return cache_dir() / "conversions" / f"{handle.name.split('|', 1)[0]}-{kind}-{key}.pte"
 
 
-@contextlib.contextmanager
-def quiet_executorch():
+def quiet_executorch() -> Any:
     """Silence the exporters' and torchao's chatter (warnings, prints, log lines), keeping exceptions."""
-    loggers = [logging.getLogger(n) for n in ("torch.export", "torchao", "executorch", "torch._export")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, lvl in zip(loggers, levels):
-            lg.setLevel(lvl)
+    from workbench.formats.convert import quiet_conversion
+
+    return quiet_conversion("torchao", "executorch", "torch._export")
 
 
 # ------------------------------------------------------------------------------------------------- read
