@@ -87,9 +87,17 @@ def main() -> None:
                 speedups[rt] = s if real else float("nan")
                 print(f"    {rt:12s} {s:5.2f}x{'' if real else '  (int8 not realised: not counted)'}")
         if name == "digits-cnn" and speedups:
+            # Two readings of "its best runtime": the runtime whose own int8 gains most, and the runtime where int8
+            # runs fastest (what a user would ship). A big own ratio on a slow fp32 is not a fast model.
             best_rt = max(speedups, key=lambda k: -1 if np.isnan(speedups[k]) else speedups[k])
-            bars.append((f"int8 on the default CNN >= {CNN_INT8_BAR}x on its best runtime ({best_rt})",
-                         speedups[best_rt], CNN_INT8_BAR))
+            bars.append((f"int8 on the default CNN >= {CNN_INT8_BAR}x, the runtime gaining most ({best_rt}, int8 "
+                         f"{by[('int8', best_rt)]['p50_ms']:.3f} ms)", speedups[best_rt], CNN_INT8_BAR))
+            real = [rt for rt in speedups if not np.isnan(speedups[rt])]
+            fastest = min(real, key=lambda k: by[("int8", k)]["p50_ms"]) if real else None
+            if fastest:
+                bars.append((f"int8 on the default CNN >= {CNN_INT8_BAR}x, the runtime where int8 is fastest "
+                             f"({fastest}, int8 {by[('int8', fastest)]['p50_ms']:.3f} ms)", speedups[fastest],
+                             CNN_INT8_BAR))
     print()
     for label, value, goal in bars:
         print(f"{'PASS' if value >= goal else 'MISS'}  {label}: {value:.2f}x")
