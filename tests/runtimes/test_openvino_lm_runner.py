@@ -124,19 +124,13 @@ def test_bad_folders_are_refused(int4, tmp_path, damage):
         load_openvino_lm(folder)
 
 
-@pytest.mark.slow
-def test_smollm2_fp32_perplexity_matches_torch_and_int4_answers():
+@pytest.mark.slow  # int4 on OpenVINO is checked on the tiny model in the default run; here only the real model's fp32
+def test_smollm2_fp32_perplexity_matches_torch():
     from workbench import zoo
-    from workbench.realize import realize
 
     task = zoo.load("smollm2")
     torch_ppl = task.score(*task.run(workbench.runtime(task.model, "torch", threads=2), limit=8))["perplexity"]
     ov = workbench.runtime(task.model, "openvino", threads=2)
     ov_ppl = task.score(*task.run(ov, limit=8))["perplexity"]
+    print(f"SmolLM2 fp32 perplexity: OpenVINO {ov_ppl:.4f}, torch {torch_ppl:.4f}")
     assert abs(ov_ppl - torch_ppl) / torch_ppl < 0.005, (ov_ppl, torch_ppl)
-    variant = workbench.compress(task.model, workbench.Quantize(4, group_size=32, symmetric=False))
-    real = realize(variant, "openvino", task)
-    gen = workbench.runtime(real.handle, "openvino", threads=2).generate("What is the capital of France?", 24)
-    print(f"SmolLM2 fp32 perplexity: OpenVINO {ov_ppl:.4f}, torch {torch_ppl:.4f}; int4 {gen.tokens_per_s:.0f} "
-          f"tokens/s: {gen.text!r}")
-    assert real.realized and "paris" in gen.text.lower(), gen.text
