@@ -112,10 +112,11 @@ def test_bad_frames_and_fleets():
 
 @pytest.fixture(scope="module")
 def swept():
-    """A real (small) sweep of digits-cnn: the float model and an 8-bit variant on three device profiles."""
+    """A real (small) sweep of digits-cnn: the float model and an 8-bit variant on three device profiles, measured
+    on ONNX Runtime and LiteRT (the Coral runs only LiteRT's flatbuffers)."""
     import workbench
 
-    grid = workbench.grid(prune=[0], bits=[32, 8], devices=DEVICES)
+    grid = workbench.grid(prune=[0], bits=[32, 8], devices=DEVICES, runtimes=["onnxruntime", "litert"])
     return workbench.sweep("digits-cnn", grid, store=None, progress=False, memory=False)
 
 
@@ -128,5 +129,7 @@ def test_on_a_real_sweep(swept):
     by = plan.set_index("device_class")
     assert by.loc["doorbells", "status"] == "ok"
     assert by.loc["usb sticks", "status"] == "ok" and by.loc["usb sticks", "bits"] == 8   # fp32 not deployable
+    ort_only, _ = fleet_plan(swept[swept["runtime"] == "onnxruntime"], fleet[1:2])  # the Coral has no ONNX Runtime
+    assert ort_only.iloc[0]["status"] == "none"
     assert by.loc["perfectionists", "status"] == "none"
     assert by.loc["perfectionists", "reason"].startswith("nothing meets accuracy >= 0.999 (best 0.9")
