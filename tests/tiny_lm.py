@@ -71,3 +71,13 @@ def build_tiny_lm(out: Path, *, steps: int = 60, seed: int = 0) -> Path:
     model.generation_config.pad_token_id = fast.pad_token_id
     model.save_pretrained(out, safe_serialization=True)
     return out
+
+
+def held_out_ids(handle, rows: int, length: int):
+    """`rows` x `length` token ids of held-out tiny-LM text (texts 200-240, which training never sees), int64."""
+    import numpy as np
+
+    from workbench.formats.lm_folder import tokenizer_of
+
+    stream = tokenizer_of(handle)(" ".join(tiny_lm_texts(240)[200:240]))["input_ids"][: rows * length]
+    return np.asarray(stream, dtype=np.int64).reshape(rows, length)

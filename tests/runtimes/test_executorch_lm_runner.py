@@ -23,12 +23,9 @@ pytestmark = pytest.mark.slow  # each test needs the tiny model lowered to XNNPA
 @pytest.fixture(scope="module")
 def ids(tiny_lm) -> np.ndarray:
     """Three rows of 100 held-out tokens."""
-    from tiny_lm import tiny_lm_texts
+    from tiny_lm import held_out_ids
 
-    from workbench.formats.lm_folder import tokenizer_of
-
-    stream = tokenizer_of(tiny_lm)(" ".join(tiny_lm_texts(240)[200:240]))["input_ids"][: 3 * 100]
-    return np.asarray(stream, dtype=np.int64).reshape(3, 100)
+    return held_out_ids(tiny_lm, 3, 100)
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,9 @@ pytest.importorskip("ai_edge_litert")
 @pytest.fixture(scope="module")
 def ids(tiny_lm) -> np.ndarray:
     """Three rows of 150 held-out tokens: longer than the largest prefill signature (128), so chunked and padded."""
-    from tiny_lm import tiny_lm_texts
+    from tiny_lm import held_out_ids
 
-    from workbench.formats.lm_folder import tokenizer_of
-
-    stream = tokenizer_of(tiny_lm)(" ".join(tiny_lm_texts(240)[200:240]))["input_ids"][: 3 * 150]
-    return np.asarray(stream, dtype=np.int64).reshape(3, 150)
+    return held_out_ids(tiny_lm, 3, 150)
 
 
 @pytest.fixture(scope="module")

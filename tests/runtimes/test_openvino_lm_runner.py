@@ -19,12 +19,9 @@ pytest.importorskip("nncf")
 
 @pytest.fixture(scope="module")
 def ids(tiny_lm) -> np.ndarray:
-    from tiny_lm import tiny_lm_texts
+    from tiny_lm import held_out_ids
 
-    from workbench.formats.lm_folder import tokenizer_of
-
-    stream = tokenizer_of(tiny_lm)(" ".join(tiny_lm_texts(240)[200:240]))["input_ids"][: 6 * 48]
-    return np.asarray(stream, dtype=np.int64).reshape(6, 48)
+    return held_out_ids(tiny_lm, 6, 48)
 
 
 @pytest.fixture(scope="module")
