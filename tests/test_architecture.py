@@ -208,10 +208,10 @@ def test_public_surface():
     import workbench
 
     assert sorted(workbench.__all__) == sorted([
-        "Artifact", "DeviceProfile", "Estimate", "Grid", "LowRank", "Measurement", "ModelHandle", "Prune",
+        "Artifact", "Decision", "DeviceProfile", "Estimate", "Grid", "LowRank", "Measurement", "ModelHandle", "Prune",
         "Quantize", "RUNTIMES", "Recover", "ResultStore", "Runner", "Task", "TensorSpec", "Tolerance",
         "VerifiedArtifact", "WorkbenchError", "__version__", "auto_mixed_precision", "available_runtimes",
-        "baseline", "best", "calibrate_host", "compress", "decrypt", "device", "devices", "estimate", "export", "grid",
+        "baseline", "best", "calibrate_host", "compress", "decide", "decrypt", "device", "devices", "estimate", "export", "grid",
         "keys", "load", "measure", "pareto", "plan", "profile_layers", "prune_plan", "results_frame", "runtime", "sensitivity",
         "sweep", "to_frame", "verify", "zoo",
     ])

@@ -32,7 +32,7 @@ from workbench.measurement import Measurement, measure, profile_layers, to_frame
 from workbench.measurement.baseline import baseline
 from workbench.measurement.calibrate import calibrate_host
 from workbench.runtimes import RUNTIMES, Runner, available_runtimes, runtime
-from workbench.sweeps import Grid, ResultStore, best, grid, pareto, results_frame, sweep
+from workbench.sweeps import Decision, Grid, ResultStore, best, decide, grid, pareto, results_frame, sweep
 from workbench.task import Task
 
 __version__ = VERSION
@@ -68,6 +68,8 @@ __all__ = [
     "Grid",
     "ResultStore",
     "best",
+    "decide",
+    "Decision",
     "grid",
     "pareto",
     "sweep",

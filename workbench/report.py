@@ -46,12 +46,35 @@ def _table(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *, title: str | None = None) -> Path:
+def _front_table(front: pd.DataFrame, rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The Pareto table for people: each variant also in words, the metric with its 95 % interval as one text
+    ("91.2 % (90.0–92.3)") and the original's value beside it."""
+    from workbench.sweeps.words import metric_words, value_words, variant_words
+
+    show = front.copy()
+    configs = rows.drop_duplicates("variant").set_index("variant") if "variant" in rows else None
+    if "variant" in show and configs is not None:
+        show.insert(1, "what it is", [variant_words(configs.loc[v]) if v in configs.index else str(v)
+                                      for v in show["variant"]])
+    if metric in show:
+        pair = [c for c in (f"{metric}_low", f"{metric}_high") if c in show]
+        show[metric] = [metric_words(r, metric) for _, r in show.iterrows()]
+        show = show.drop(columns=pair).rename(columns={metric: f"{metric} (95 % interval)"} if pair else {})
+    if f"baseline_{metric}" in show:
+        show[f"baseline_{metric}"] = [value_words(v, metric) for v in show[f"baseline_{metric}"]]
+        show = show.rename(columns={f"baseline_{metric}": "original"})
+    return show
+
+
+def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *, title: str | None = None,
+                 rate_hz: float | None = None, battery_mah: float | None = None) -> Path:
     """Write the HTML report of a sweep (a results DataFrame, a `ResultStore`, or a store path).
 
-    Sections: Pareto front (figure and table), metric heatmap over prune ratio × bits, size (raw vs deflated),
-    device fit and energy (estimates, with the device profile and formula), failed variants, and the configs
-    and library versions that produced the figures.
+    Sections: the decision card at the top (`workbench.sweeps.decision`: one measured on this machine, one per
+    device the results estimate for, with battery life when `rate_hz` and `battery_mah` are given), Pareto front
+    (figure and table, each metric with its 95 % interval and its difference to the original), metric heatmap
+    over prune ratio × bits, size (raw vs deflated), device fit and energy (estimates, with the device profile
+    and formula), failed variants, and the configs and library versions that produced the figures.
 
     Example:
         >>> write_report(df, "report.html")    # or a store: write_report("results.sqlite", "report.html")
@@ -60,6 +83,7 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
     from workbench import viz
     from workbench.core.paths import atomic_write
     from workbench.sweeps.analysis import pareto_table
+    from workbench.sweeps.decision import decisions
     from workbench.sweeps.frame import error_mask, primary_metric
     from workbench.sweeps.store import ResultStore
 
@@ -106,13 +130,18 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
              "<span class='est'>estimates</span> from a device profile; everything else was measured on "
              "the named runtime.</p>"]
     for task in tasks or [None]:
+        rows = df if task is None else df[df["task"] == task]
+        cards = decisions(rows, metric=metric, rate_hz=rate_hz, battery_mah=battery_mah)
+        parts.append(f"<h2>Recommendation{f' for {html.escape(task)}' if task else ''}</h2>"
+                     + "".join(c.html() for c in cards))
+    for task in tasks or [None]:
         rows = ok if task is None else ok[ok["task"] == task]
         if rows.empty:
             continue
         front = pareto_table(rows, maximize=[metric])
         parts.append(f"<h2>Pareto-optimal variants{f' of {html.escape(task)}' if task else ''}</h2>")
         parts.append(f"<p class='note'>{metric} up; file size and measured p50 latency down; one front per "
-                     "runtime.</p>" + _table(front))
+                     "runtime.</p>" + _table(_front_table(front, rows, metric)))
     first = True
     for name, fig, note in figs:
         parts.append(f"<h2>{html.escape(name)}</h2>" + (f"<p class='note'>{html.escape(note)}</p>" if note else ""))

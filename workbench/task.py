@@ -3,6 +3,10 @@
 A task owns an evaluation split (with labels where the task has them), a calibration split for int8
 quantisation, a training split for recovery fine-tuning, and `evaluate(runner) -> dict`. `metric` names the
 primary key of that dict. Built-in tasks live in `workbench.zoo`; `Task.from_model` wraps a user's model.
+
+Every metric measured on the sample comes with its 95 % interval, ``<metric>_low`` / ``<metric>_high``
+(`workbench.measurement.intervals`): Wilson for rates (accuracy, agreement, pass rate), a bootstrap otherwise
+(cosine, F1, perplexity). The figures themselves are exactly what they were without intervals.
 """
 
 from __future__ import annotations
@@ -34,19 +38,28 @@ def eval_rows(limit: int | None) -> slice:
     return slice(0, limit)
 
 
+def top1_correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: whether its argmax equals the label (booleans)."""
+    return np.argmax(logits.reshape(len(logits), -1), axis=1) == labels
+
+
 def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose argmax equals the label."""
-    return float(np.mean(np.argmax(logits.reshape(len(logits), -1), axis=1) == labels))
+    return float(np.mean(top1_correct(logits, labels)))
 
 
-def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean per-sample cosine similarity of two batches (flattened per sample)."""
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-sample cosine similarity of two batches (flattened per sample; 1 for two zero vectors)."""
     a = a.reshape(len(a), -1).astype(np.float64)
     b = b.reshape(len(b), -1).astype(np.float64)
     num = np.sum(a * b, axis=1)
     den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    cos = np.where(den > 0, num / np.maximum(den, 1e-30), np.where(np.all(a == b, axis=1), 1.0, 0.0))
-    return float(np.mean(cos))
+    return np.where(den > 0, num / np.maximum(den, 1e-30), np.where(np.all(a == b, axis=1), 1.0, 0.0))
+
+
+def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean per-sample cosine similarity of two batches (flattened per sample)."""
+    return float(np.mean(cosines(a, b)))
 
 
 def is_classifier_output(out: np.ndarray) -> bool:
@@ -105,11 +118,23 @@ class Task:
         return predict(runner, [a[rows] for a in self.eval_inputs]), rows
 
     def score(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> dict[str, float]:
-        """Score model outputs for the evaluation rows `rows` (subclasses override)."""
+        """Score model outputs for the evaluation rows `rows` (subclasses override).
+
+        With labels: ``accuracy`` (top-1) and its Wilson interval ``accuracy_low`` / ``accuracy_high``; without:
+        ``fidelity`` and its interval (`fidelity_scores`).
+
+        Example:
+            >>> s = task.score(*task.run(workbench.runtime(task.model, "onnxruntime"), limit=200))
+            >>> s["accuracy_low"] <= s["accuracy"] <= s["accuracy_high"], round(s["accuracy_high"] - s["accuracy_low"], 3)
+            (True, 0.027)
+        """
+        from workbench.core.intervals import with_interval
+
         first = outputs[0]
         if self.eval_labels is not None:
-            return {"accuracy": top1_accuracy(first, self.eval_labels[rows])}
-        return {"fidelity": self.fidelity(outputs, rows)}
+            labels = self.eval_labels[rows]
+            return with_interval("accuracy", top1_correct(first, labels), value=top1_accuracy(first, labels))
+        return self.fidelity_scores(outputs, rows)
 
     def reference_outputs(self) -> list[np.ndarray]:
         """The original model's outputs on the evaluation split, in its own runtime (computed once)."""
@@ -119,18 +144,35 @@ class Task:
             self._reference = predict(runtime(self.model, NATIVE[self.model.framework]), self.eval_inputs)
         return self._reference
 
+    def agreement_samples(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> np.ndarray:
+        """Per evaluated sample, its agreement with the original model: booleans (top-1 agreement) for a
+        classifier, cosines otherwise. `fidelity` is their mean; `fidelity_scores` adds the interval."""
+        ref = self.reference_outputs()[0][rows]
+        out = outputs[0]
+        if is_classifier_output(ref) and not self.embedding_output:
+            return np.argmax(out, axis=1) == np.argmax(ref, axis=1)
+        return cosines(out, ref)
+
     def fidelity(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> float:
         """Agreement with the original model: top-1 agreement for classifiers, mean cosine otherwise.
 
         Rounded to 6 decimals, so float round-off between runtimes reads as 1.0 for the unmodified model.
         """
-        ref = self.reference_outputs()[0][rows]
-        out = outputs[0]
-        if is_classifier_output(ref) and not self.embedding_output:
-            value = float(np.mean(np.argmax(out, axis=1) == np.argmax(ref, axis=1)))
-        else:
-            value = mean_cosine(out, ref)
-        return round(value, 6)
+        return round(float(np.mean(self.agreement_samples(outputs, rows))), 6)
+
+    def fidelity_scores(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> dict[str, float]:
+        """``fidelity`` with its 95 % interval ``fidelity_low`` / ``fidelity_high``: Wilson for an agreement rate
+        (booleans from `agreement_samples`), a bootstrap of the mean for cosines.
+
+        A subclass that overrides `fidelity` but not `agreement_samples` gets no interval (NaNs): the samples
+        would not be the ones its figure averages.
+        """
+        from workbench.core.intervals import with_interval
+
+        value = self.fidelity(outputs, rows)
+        if type(self).fidelity is not Task.fidelity and type(self).agreement_samples is Task.agreement_samples:
+            return {"fidelity": value, "fidelity_low": float("nan"), "fidelity_high": float("nan")}
+        return with_interval("fidelity", self.agreement_samples(outputs, rows), value=value)
 
     @classmethod
     def from_text(cls, handle: ModelHandle | Any, texts: Sequence[str], *,
@@ -248,7 +290,10 @@ class LanguageTask(Task):
     `eval_inputs` is one int64 array of token-id chunks (n, L); `instructions` pairs a prompt with a regular
     expression the answer must match (case-insensitive). `evaluate(runner)` returns ``perplexity``,
     ``agreement`` (1.0 for the original model) and, when the runner can generate and there are instructions,
-    ``pass_rate``. `limit` takes the first `limit` chunks and instructions.
+    ``pass_rate``, each with its 95 % interval (``_low`` / ``_high``): perplexity by a bootstrap over the
+    held-out chunks (exp of the mean chunk NLL), agreement and pass rate by Wilson. The agreement interval
+    treats every token position as independent, which tokens of one text are not: it is optimistic.
+    `limit` takes the first `limit` chunks and instructions.
     """
 
     instructions: tuple[tuple[str, str], ...] = ()
@@ -275,9 +320,17 @@ class LanguageTask(Task):
         return outputs, rows
 
     def score(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> dict[str, float]:
-        out = {"perplexity": float(np.exp(np.mean(outputs[0]))), "agreement": self.fidelity(outputs, rows)}
+        from workbench.core.intervals import exp_mean, with_interval
+
+        nll = np.asarray(outputs[0], dtype=np.float64)
+        chunks = nll.reshape(len(nll), -1).mean(axis=1)  # chunks are equally long: exp(mean) of these = perplexity
+        out = with_interval("perplexity", chunks, value=float(np.exp(np.mean(outputs[0]))), statistic=exp_mean)
+        out.update(with_interval("agreement", self.agreement_samples(outputs, rows),
+                                 value=self.fidelity(outputs, rows)))
         if len(outputs) > 2:
-            out["pass_rate"] = float(np.mean(outputs[2])) if len(outputs[2]) else float("nan")
+            passes = np.asarray(outputs[2]) > 0.5
+            out.update(with_interval("pass_rate", passes, value=float(np.mean(outputs[2])) if len(outputs[2])
+                                     else float("nan")))
         return out
 
     def reference_outputs(self) -> list[np.ndarray]:
@@ -288,10 +341,13 @@ class LanguageTask(Task):
             self._reference = LanguageTask.run(dataclass_copy(self, instructions=()), runtime(self.model, "torch"))[0]
         return self._reference
 
+    def agreement_samples(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> np.ndarray:
+        """Per evaluated position: whether the greedy next token matches the original model's."""
+        return np.asarray(outputs[1] == self.reference_outputs()[1][rows]).reshape(-1)
+
     def fidelity(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> float:
         """Greedy next-token agreement with the original model, over every evaluated position."""
-        ref = self.reference_outputs()[1][rows]
-        return round(float(np.mean(outputs[1] == ref)), 6)
+        return round(float(np.mean(self.agreement_samples(outputs, rows))), 6)
 
 
 def dataclass_copy(obj: Any, **changes: Any) -> Any:

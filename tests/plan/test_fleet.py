@@ -43,6 +43,42 @@ def test_picks_lowest_energy_within_budgets():
     assert "cameras" in list(fig.data[0].x)
 
 
+def test_simulated_variants_are_not_planned_unless_asked():
+    frame = _frame().assign(realized=pd.Series(True, index=range(8), dtype=object))
+    frame.loc[frame["variant"] == "q4", "realized"] = False  # 4-bit: no kernel, the float file ran
+    fleet = [DeviceClass("pis", "raspberry-pi-4", count=1, inferences_per_day=10)]
+    assert fleet_plan(frame, fleet, objective="size")[0]["variant"].item() == "channel-0.50+r100+q8"
+    assert fleet_plan(frame, fleet, objective="size", realized_only=False)[0]["variant"].item() == "q4"
+    frame.loc[frame["variant"] == "q8", "realized"] = None  # unknown is no proof of a real kernel
+    assert fleet_plan(frame, fleet, objective="energy")[0]["acceptable"].item() == 2
+    frame["realized"] = False
+    plan, _ = fleet_plan(frame, fleet)
+    assert plan["status"].item() == "none" and "runs for real" in plan["reason"].item()
+    assert "realized_only=False" in plan["reason"].item()
+
+
+def test_average_power_and_battery_life_at_the_class_duty_cycle():
+    from workbench.hardware.duty import duty_cycle
+
+    fleet = [DeviceClass("cams", "raspberry-pi-4", count=100, inferences_per_day=86_400 * 5, battery_mah=20_000),
+             DeviceClass("mains", "raspberry-pi-4", count=3, inferences_per_day=864),
+             DeviceClass("idle", "raspberry-pi-4", count=1, inferences_per_day=0, battery_mah=1000)]
+    plan, _ = fleet_plan(_frame(), fleet)
+    by = plan.set_index("device_class")
+    cams = by.loc["cams"]
+    d = duty_cycle(cams["energy_mj"], cams["latency_ms"], "raspberry-pi-4", 5, 20_000)
+    assert cams["rate_hz"] == pytest.approx(5) and cams["average_power_w"] == pytest.approx(d.average_power_w)
+    assert cams["battery_h"] == pytest.approx(d.battery_h)
+    # the same duty cycle as the energy per day: average power x 24 h = each unit's kWh per day
+    assert cams["average_power_w"] * 24 / 1000 * 100 == pytest.approx(cams["total_kwh_day"])
+    assert by.loc["mains", "rate_hz"] == pytest.approx(0.01) and np.isnan(by.loc["mains", "battery_h"])
+    idle = device("raspberry-pi-4").idle_w
+    assert by.loc["idle", "average_power_w"] == pytest.approx(idle)
+    assert by.loc["idle", "battery_h"] == pytest.approx(1000 * 3.7 / 1000 / idle)
+    with pytest.raises(WorkbenchError, match="battery_mah"):
+        DeviceClass("x", "stm32h7", count=1, inferences_per_day=1, battery_mah=0)
+
+
 def test_objective_accuracy_and_latency():
     fleet = [DeviceClass("pis", "raspberry-pi-4", count=1, inferences_per_day=10)]
     assert fleet_plan(_frame(), fleet, objective="accuracy")[0]["variant"].item() == "channel-0.50+r100+q8"

@@ -24,16 +24,23 @@ def swept(tmp_path_factory):
 def test_sweep_from_a_spec_prints_the_front_and_writes_report_and_csv(swept, capsys):
     d, spec = swept
     rc = main(["sweep", str(spec), "--store", str(d / "r.sqlite"), "--no-memory", "--report", str(d / "r.html"),
-               "--csv", str(d / "r.csv")])
+               "--csv", str(d / "r.csv"), "--rate-hz", "5", "--battery-mah", "2000"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "Pareto front of digits-cnn" in out and "channel-0.50+q8" in out
+    # The decision card after the front: measured here, then estimated for the device, with the assumptions.
+    card = out[out.index("Recommendation:"):]
+    assert "  Recommended on this machine (measured): " in card
+    assert "  Recommended on Raspberry Pi 4 (estimated): " in card
+    assert re.search(r"on a 2,000 mAh battery at 5 inferences/s, [\d.]+ W on average \(estimated\)", card), card
+    assert "  Assumptions: device profile raspberry-pi-4 (data/devices/raspberry-pi-4.yaml)" in card
     assert "4 variants x 1 runtime(s) x 1 device(s)" in err
     assert re.search(r"4/4", err)  # the progress bar reached the end
     csv = pd.read_csv(d / "r.csv")
     assert set(csv["variant"]) == {"baseline", "q8", "channel-0.50", "channel-0.50+q8"}
     page = (d / "r.html").read_text()
     assert "Pareto-optimal variants of digits-cnn" in page and "channel-0.50+q8" in page
+    assert page.index('class="wb-decision') < page.index("Pareto-optimal variants") and "mAh battery" in page
     assert "estimates" in page.lower() and "raspberry-pi-4" in page
     # Self-contained: plotly.js is inlined, nothing is fetched from a network.
     assert "Plotly.newPlot" in page and not re.search(r"<script[^>]+src=[\"']https?://", page)
@@ -44,8 +51,10 @@ def test_flags_override_the_spec_and_report_reads_the_store(swept, capsys):
     assert main(["sweep", str(spec), "--bits", "32", "--store", str(d / "r.sqlite"), "--no-memory",
                  "--no-progress"]) == 0
     assert "2 variants" in capsys.readouterr().err
-    assert main(["report", str(d / "r.sqlite"), "-o", str(d / "again.html")]) == 0
+    assert main(["report", str(d / "r.sqlite"), "-o", str(d / "again.html"), "--rate-hz", "2",
+                 "--battery-mah", "1000"]) == 0
     assert "wrote" in capsys.readouterr().out and (d / "again.html").stat().st_size > 100_000
+    assert "on a 1,000 mAh battery at 2 inferences/s" in (d / "again.html").read_text()
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):
@@ -55,6 +64,9 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     assert "prune" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sweep", "--rate-hz", "0", "--store", str(tmp_path / "x.sqlite")])
+    assert "--rate-hz: expected a positive number" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -62,6 +74,7 @@ def test_demo_headless_sweeps_the_default_grid_and_writes_the_report(tmp_path, c
     assert main(["demo", "--no-serve", "--out", str(tmp_path), "--limit", "100"]) == 0
     out = capsys.readouterr().out
     assert "Pareto front of digits-cnn" in out
+    assert "Recommended on this machine (measured)" in out and "at 5 inferences/s" in out
     with workbench.ResultStore(tmp_path / "digits-cnn.sqlite") as st:
         df = st.to_frame()
     assert df["variant"].nunique() == 35 and set(df["device"]) == {"raspberry-pi-4", "jetson-orin-nano", "esp32-s3"}

@@ -22,8 +22,9 @@ def test_initial_chart(frame):
     assert ex.last_error is None
     assert ex.x.value == "latency_ms_p50" and ex.y.value == "accuracy"
     assert ex.figure.layout.xaxis.title.text == "latency, median (measured, ms)"
-    assert n_points(ex.figure) == 7  # one device's rows; the failed row is left out
-    assert ex.device.value == "raspberry-pi-4"
+    assert n_points(ex.figure) == 7  # one row per variant (measured on this machine); the failed row left out
+    assert ex.device.value is None and ex.device.label == "(this machine, measured)"
+    assert "on this machine (measured)" in ex.card.value and "(estimated)" not in ex.card.value
     assert "32-bit float" in markers(ex.figure)
 
 
@@ -37,6 +38,7 @@ def test_axis_controls_update_the_same_figure(frame):
     assert list(fig.data[1].x) != before
     ex.y.value = "size_deflated_bytes"
     assert fig.layout.yaxis.title.text == "zipped file size (measured, bytes)"
+    ex.device.value = "raspberry-pi-4"
     ex.x.value = "latency_ms_est"
     assert fig.layout.xaxis.title.text == "latency (est., ms) on raspberry-pi-4"
     est = sorted(x for t in fig.data if t.customdata is not None for x in t.x)
@@ -81,7 +83,7 @@ def test_best_is_ringed_and_follows_the_bar(frame):
     assert ex.best["variant"] == "q8"
     ring = next(t for t in ex.figure.data if t.name == "highlighted")
     assert list(ring.x) == [pytest.approx(0.048)]
-    assert "Best: q8" in ex.summary.value
+    assert "Best: Not pruned, 8-bit</b> (q8)" in ex.summary.value
     ex.min_accuracy.value = 0.9
     assert ex.best["variant"] == "channel-0.50"
     assert list(next(t for t in ex.figure.data if t.name == "highlighted").x) == [pytest.approx(0.028)]
@@ -96,7 +98,7 @@ def test_best_only_counts_variants_that_fit(frame):
     assert ex.best["variant"] == "baseline"  # faster than fp16
     ex.device.value = "esp32-s3"  # the 590 kB variants do not fit
     assert ex.best["variant"] == "fp16"
-    assert "that fit esp32-s3" in ex.summary.value
+    assert "that fit ESP32-S3" in ex.summary.value
 
 
 def test_click_shows_details_and_offers_export(frame, click_point):
@@ -107,8 +109,11 @@ def test_click_shows_details_and_offers_export(frame, click_point):
     assert ex.last_error is None
     assert ex.selected is not None and ex.selected["bits"] == 8
     name = ex.selected["variant"]
-    assert f"Variant: {name}" in ex.details.value
-    assert "raspberry-pi-4" in ex.details.value and "latency (est., ms)" in ex.details.value
+    assert f"({name})" in ex.details.value and "Variant: " in ex.details.value
+    assert "latency (est., ms)" not in ex.details.value  # no device chosen: this machine's figures only
+    ex.device.value = "raspberry-pi-4"
+    click_point(ex.figure, i, 0)
+    assert "on raspberry-pi-4" in ex.details.value and "latency (est., ms)" in ex.details.value
     assert not ex.export.button.disabled
     assert ex.export.target.value == "onnx-int8"
     # plotly also calls the handlers of traces with no clicked point: they change nothing
@@ -194,7 +199,8 @@ def test_control_change_updates_the_figure_in_place(frame):
     ex = ui.TradeoffExplorer(frame)
     fig = ex.figure
     traces = list(fig.data)
-    shown = frame[(frame.device == ex.device.value) & frame.error.isna()].set_index("key")
+    shown = frame[(frame.device == "raspberry-pi-4") & frame.error.isna()].set_index("key")  # the first device's
+    # rows carry the measurements when no device is chosen
     for value, title in [("size_bytes", "file size (measured, bytes)"),
                          ("latency_ms_p50", "latency, median (measured, ms)")] * 2:
         ex.x.value = value

@@ -33,9 +33,9 @@ def test_export_panel_picks_and_exports(frame, tmp_path):
     panel = ui.ExportPanel(frame, out_dir=tmp_path)
     # the smallest variant within 0.02 of the original accuracy
     assert panel.variant.label == "q8 on onnxruntime"
-    assert "Variant: q8" in panel.details.value
+    assert "Variant: Not pruned, 8-bit (q8)" in panel.details.value
     panel.variant.value = "channel-0.50@raspberry-pi-4"
-    assert "Variant: channel-0.50" in panel.details.value
+    assert "Variant: Half the channels, 32-bit float (channel-0.50)" in panel.details.value
     panel.export.target.value = "onnx"
     panel.export.sign.value = False
     panel.export.button.click()
@@ -79,3 +79,28 @@ def test_suggested_targets():
     from workbench.artifacts import TARGETS
 
     assert set(cases.values()) <= set(TARGETS)
+
+
+def test_export_panel_shows_the_card_of_the_row_being_exported(frame, tmp_path):
+    panel = ui.ExportPanel(frame, out_dir=tmp_path)
+    assert panel.children[0] is panel.card and "wb-export-card" in panel.card._dom_classes
+    card = panel.card.value
+    assert "Exporting Not pruned, 8-bit (ONNX Runtime)" in card and "figures on this machine (measured)" in card
+    assert "3.0× smaller (200 KB)" in card  # compared with the original (590 KB)
+    panel.variant.value = "channel-0.50@raspberry-pi-4"  # below the bar: still its own card, not the best's
+    assert panel.export.decision.row["variant"] == "channel-0.50" and "Half the channels" in panel.card.value
+    assert "2.1× faster on this machine" in panel.card.value
+    panel.variant.value = "unstructured-0.50+q4@raspberry-pi-4"  # simulated: said so, no false comparison
+    assert panel.export.decision.row["variant"] == "unstructured-0.50+q4"
+    assert "simulated" in panel.export.heading.value and "smaller" not in panel.card.value
+    assert panel.last_error is None and panel.export.last_error is None
+
+
+def test_explorer_export_box_card_follows_the_device(frame, click_point, tmp_path):
+    ex = ui.TradeoffExplorer(frame, out_dir=tmp_path)
+    ex.device.value = "raspberry-pi-4"
+    i = next(i for i, t in enumerate(ex.figure.data) if t.name == "8-bit")
+    k = list(ex.figure.data[i].customdata).index("q8@raspberry-pi-4")
+    click_point(ex.figure, i, k)
+    assert "figures on Raspberry Pi 4 (estimated)" in ex.export.card.value
+    assert "2,000 mAh battery at 5 inferences/s" in ex.export.card.value

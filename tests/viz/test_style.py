@@ -18,7 +18,7 @@ def test_colours_are_the_same_in_every_figure(hand, sens):
     assert {t.name: t.marker.color for t in energy.data if t.mode == "markers"}["4-bit"] == want[4]
     legend = {t.name: (t.marker.color, t.marker.symbol) for t in viz.pareto_scatter(df).data if t.meta == "legend"}
     assert legend["8-bit"] == (want[8], "circle") and legend["channel pruning"][1] == "square"
-    assert legend["hollow: simulated"][1] == "circle-open"
+    assert legend["hollow: simulated (runs as float here)"][1] == "circle-open"
     assert {t.name: t.marker.color for t in viz.sensitivity_bars(sens).data} == {"4-bit": want[4], "2-bit": want[2]}
     lat = viz.latency_distribution({"onnxruntime": [0.1, 0.2], "litert": [0.3, 0.2]})
     assert [t.marker.color for t in lat.data] == [viz.RUNTIME_COLORS["onnxruntime"], viz.RUNTIME_COLORS["litert"]]

@@ -108,3 +108,29 @@ def test_figures_of_the_measured_frame(real, points):
     assert set(fig.data[1].customdata) <= set(real.key)
     assert len(viz.size_breakdown(real).data[0].x) == 2
     assert viz.heatmap(real, "accuracy").data[0].name == "channel"
+
+
+def test_error_bars_show_the_interval_and_the_latency_spread(hand, real):
+    import plotly.graph_objects as go
+
+    df = hand.assign(accuracy_low=hand.accuracy - 0.01, accuracy_high=hand.accuracy + 0.02,
+                     latency_ms_p10=hand.latency_ms_p50 * 0.9, latency_ms_p90=hand.latency_ms_p50 * 1.5)
+    fig = viz.pareto_scatter(df, x="latency_ms_p50", y="accuracy")
+    eight = next(t for t in fig.data if t.name == "8-bit")
+    rows = df[df.bits == 8]
+    assert eight.error_y.visible and not eight.error_y.symmetric
+    assert list(eight.error_y.array) == pytest.approx([0.02] * len(rows))
+    assert list(eight.error_y.arrayminus) == pytest.approx([0.01] * len(rows))
+    assert list(eight.error_x.array) == pytest.approx(list(rows.latency_ms_p50 * 0.5))
+    assert list(eight.error_x.arrayminus) == pytest.approx(list(rows.latency_ms_p50 * 0.1))
+    assert "95 % interval" in fig.layout.title.subtitle.text and "10th–90th" in fig.layout.title.subtitle.text
+    assert "accuracy: 0.9300 (0.9200–0.9500)" in " ".join(eight.hovertext)
+    # Without the columns there are no bars, and an in-place update to such a frame removes them.
+    assert not any(t.error_y.visible for t in viz.pareto_scatter(hand).data if t.error_y.visible is not None)
+    w = go.FigureWidget(fig)
+    viz.update_pareto(w, hand)
+    assert not any(t.error_y.visible or t.error_x.visible for t in w.data if t.mode == "markers")
+    # A measured frame carries the columns, so its figure has the bars.
+    measured = viz.pareto_scatter(real, x="latency_ms_p50", y="accuracy")
+    bars = [t for t in measured.data if t.mode == "markers" and t.error_y.visible]
+    assert bars and all(len(t.error_y.array) == len(t.x) for t in bars)

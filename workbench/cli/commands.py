@@ -33,10 +33,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--no-serve", action="store_true",
                    help="headless: stop after writing the report instead of serving the trade-off explorer")
     d.add_argument("--port", type=int, help="port for the Voilà server (default: a free one)")
+    _duty_arguments(d, rate_hz=5.0, battery_mah=2000.0)
     r = sub.add_parser("report", help="write a self-contained HTML report of a results store")
     r.add_argument("store", help="the results store (.sqlite) a sweep wrote")
     r.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: %(default)s)")
     r.add_argument("--task", help="only this task's rows (default: every task in the store)")
+    _duty_arguments(r)
 
 
 def _floats(text: str) -> list[float]:
@@ -64,6 +66,25 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _duty_arguments(p: argparse.ArgumentParser, rate_hz: float | None = None,
+                    battery_mah: float | None = None) -> None:
+    p.add_argument("--rate-hz", type=_positive, default=rate_hz,
+                   help="inferences per second, for average power and battery life on each device in the "
+                        "recommendation (default: %(default)s)")
+    p.add_argument("--battery-mah", type=_positive, default=battery_mah,
+                   help="battery capacity (mAh at 3.7 V) for the battery life at --rate-hz (default: %(default)s)")
+
+
 def _sweep_parser(sub: argparse._SubParsersAction) -> None:
     from workbench import zoo
 
@@ -87,6 +108,7 @@ def _sweep_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--csv", help="also export the sweep's rows to CSV (or .parquet)")
     s.add_argument("--report", help="also write the HTML report here")
+    _duty_arguments(s)
 
 
 def _tasks(args: argparse.Namespace) -> int:
@@ -147,6 +169,7 @@ def _sweep(args: argparse.Namespace) -> int:
     failed = df[error_mask(df)].drop_duplicates(["variant", "runtime"])
     print(f"\nPareto front of {task.name} ({task.metric} up; file size and measured p50 latency down):\n")
     print(_pareto_text(pareto_table(df, maximize=[task.metric])))
+    print("\n" + _decision_text(df, task.metric, args.rate_hz, args.battery_mah))
     if len(failed):
         print(f"\n{len(failed)} variant(s) failed (stored with their error):")
         for _, r in failed.iterrows():
@@ -158,8 +181,17 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.report:
         from workbench.report import write_report
 
-        print(f"\nwrote {write_report(df, args.report)}")
+        print(f"\nwrote {write_report(df, args.report, rate_hz=args.rate_hz, battery_mah=args.battery_mah)}")
     return 0
+
+
+def _decision_text(df, metric: str, rate_hz: float | None, battery_mah: float | None) -> str:
+    """The decision cards in plain text: measured on this machine, then one per device (estimated)."""
+    from workbench.sweeps.decision import decisions
+
+    cards = decisions(df, metric=metric, rate_hz=rate_hz, battery_mah=battery_mah)
+    return "Recommendation:\n" + "\n\n".join("\n".join(f"  {line}" for line in c.plain().splitlines())
+                                            for c in cards)
 
 
 DEMO_DEVICES = ["raspberry-pi-4", "jetson-orin-nano", "esp32-s3"]
@@ -181,6 +213,9 @@ def _demo(args: argparse.Namespace) -> int:
             "--store", str(out / f"{args.task}.sqlite"), "--report", str(out / f"{args.task}-report.html")]
     if args.limit:
         argv += ["--limit", str(args.limit)]
+    for flag, value in (("--rate-hz", args.rate_hz), ("--battery-mah", args.battery_mah)):
+        if value is not None:
+            argv += [flag, f"{value:g}"]
     rc = _sweep(_sweep_args(argv))
     if rc or args.no_serve or os.environ.get("CI"):
         return rc
@@ -224,7 +259,7 @@ def _report(args: argparse.Namespace) -> int:
         df = df[df["task"] == args.task]
     if df.empty:
         raise WorkbenchError(f"{args.store} holds no results" + (f" for task {args.task}" if args.task else ""))
-    print(f"wrote {write_report(df, args.output)}")
+    print(f"wrote {write_report(df, args.output, rate_hz=args.rate_hz, battery_mah=args.battery_mah)}")
     return 0
 
 

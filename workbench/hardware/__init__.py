@@ -9,15 +9,18 @@ Example:
 """
 
 from workbench.hardware.catalog import device, devices, load_profile
+from workbench.hardware.duty import DutyCycle, duty_cycle
 from workbench.hardware.profile import DTYPES, DeviceProfile
 from workbench.hardware.roofline import Estimate, estimate, estimates, layer_table
 
 __all__ = [
     "DTYPES",
     "DeviceProfile",
+    "DutyCycle",
     "Estimate",
     "device",
     "devices",
+    "duty_cycle",
     "estimate",
     "estimates",
     "layer_table",

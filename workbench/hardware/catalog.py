@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -47,13 +48,23 @@ def devices(extra_dirs: Iterable[str | os.PathLike] | None = None) -> dict[str, 
                 raise WorkbenchError(f"{d}: the bundled device profiles are missing; run from a full checkout.")
             raise WorkbenchError(f"{d}: not a folder of device profiles (from WORKBENCH_DEVICES or extra_dirs).")
         for path in sorted(d.glob("*.yaml")):
-            prof = load_profile(path)
-            if prof.name == "host":
-                from workbench.hardware.host import with_host_facts
-
-                prof = with_host_facts(prof)
+            st = path.stat()
+            prof = cached_profile(str(path), st.st_mtime_ns, st.st_size)
             out[prof.name] = prof
     return dict(sorted(out.items()))
+
+
+@lru_cache(maxsize=256)
+def cached_profile(path: str, mtime_ns: int, size: int) -> DeviceProfile:
+    """One parsed profile (the host's with this machine's facts), cached per file version: dashboards read
+    profiles on every control change, and parsing ten YAML files each time cost ~30 ms. An edited file (new
+    modification time or size) is read again. Profiles are frozen, so sharing one is safe."""
+    prof = load_profile(path)
+    if prof.name == "host":
+        from workbench.hardware.host import with_host_facts
+
+        prof = with_host_facts(prof)
+    return prof
 
 
 def device(name: str | DeviceProfile, extra_dirs: Iterable[str | os.PathLike] | None = None) -> DeviceProfile:

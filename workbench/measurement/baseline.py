@@ -38,7 +38,8 @@ def baseline(
         progress: called with a short message before each step.
 
     Returns:
-        One row per runtime: `runtime`, `version`, the metrics, `latency_ms_p50`, `latency_ms_p90`, `reps`,
+        One row per runtime: `runtime`, `version`, the metrics (each with its 95 % interval,
+        ``<metric>_low`` / ``<metric>_high``), `latency_ms_p50`, `latency_ms_p90`, `reps`,
         `threads`, `size_bytes`, `artifact`.
 
     Raises:
@@ -46,8 +47,8 @@ def baseline(
 
     Example:
         >>> table = baseline(task, runtimes=["onnxruntime"], limit=50)
-        >>> list(table.columns[:4]), len(table)
-        (['runtime', 'version', 'accuracy', 'latency_ms_p50'], 1)
+        >>> list(table.columns[:6]), len(table)
+        (['runtime', 'version', 'accuracy', 'accuracy_low', 'accuracy_high', 'latency_ms_p50'], 1)
     """
     rows = []
     for name in runtimes or available_runtimes():

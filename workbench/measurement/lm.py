@@ -56,7 +56,7 @@ def time_generation(run: Any, prompt: str, new_tokens: int) -> dict[str, float]:
     tps = np.asarray(speed) if speed else np.asarray([np.nan])
     ms = 1e3 / tps
     return {"ttft_ms": float(np.median(ttft)), "tokens_per_s": float(np.median(tps)), "reps": len(ttft),
-            "p50": float(np.median(ms)), "p90": float(np.percentile(ms, 90)), "p99": float(np.percentile(ms, 99)),
+            "p10": float(np.percentile(ms, 10)), "p50": float(np.median(ms)), "p90": float(np.percentile(ms, 90)), "p99": float(np.percentile(ms, 99)),
             "mean": float(np.mean(ms)), "iqr": float(np.subtract(*np.percentile(ms, [75, 25])))}
 
 
@@ -87,12 +87,14 @@ def measure_lm(handle: ModelHandle, task: Any, *, runtime: str, threads: int | N
         **common,
         metrics=metrics,
         fidelity=metrics.get("agreement"),
+        fidelity_low=metrics.get("agreement_low"),
+        fidelity_high=metrics.get("agreement_high"),
         size_bytes=folder_bytes(real.path),
         params_nonzero=count_nonzero(handle),
         realized=real.realized,
         realization=real.note,
-        latency_ms_p50=timing["p50"], latency_ms_p90=timing["p90"], latency_ms_p99=timing["p99"],
-        latency_ms_mean=timing["mean"], latency_ms_iqr=timing["iqr"], reps=timing["reps"],
+        latency_ms_p10=timing["p10"], latency_ms_p50=timing["p50"], latency_ms_p90=timing["p90"],
+        latency_ms_p99=timing["p99"], latency_ms_mean=timing["mean"], latency_ms_iqr=timing["iqr"], reps=timing["reps"],
         tokens_per_s=timing["tokens_per_s"], ttft_ms=timing["ttft_ms"],
         kv_cache_bytes=spec.kv_cache_bytes(CONTEXT) if spec else None,
         weight_bytes=lm_weight_bytes(handle),

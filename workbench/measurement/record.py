@@ -23,8 +23,9 @@ LIBRARIES = ("torch", "onnxruntime", "ai-edge-litert", "onnx", "litert-torch", "
              "openvino", "nncf", "executorch", "torchao")
 
 COLUMNS = [
-    "variant", "runtime", "threads", "batch", "fidelity", "size_bytes", "size_deflated_bytes", "params",
-    "params_nonzero", "bits_effective", "realized", "realization", "latency_ms_p50", "latency_ms_p90",
+    "variant", "runtime", "threads", "batch", "fidelity", "fidelity_low", "fidelity_high", "size_bytes",
+    "size_deflated_bytes", "params", "params_nonzero", "bits_effective", "realized", "realization", "latency_ms_p10",
+    "latency_ms_p50", "latency_ms_p90",
     "latency_ms_p99", "latency_ms_mean", "latency_ms_iqr", "reps", "weight_bytes", "peak_mem_bytes", "macs",
     "tokens_per_s", "ttft_ms", "kv_cache_bytes", "error",
 ]
@@ -36,7 +37,9 @@ DEVICE_COLUMNS = ["device", "latency_ms_est", "energy_mj_est", "power_w_est", "b
 class Measurement:
     """One variant measured on one runtime (plus estimates for the devices asked for).
 
-    `metrics` holds the task's metric(s) (e.g. ``{"accuracy": 0.98}``); `to_frame` spreads them into columns.
+    `metrics` holds the task's metric(s) with their 95 % intervals (e.g. ``{"accuracy": 0.98, "accuracy_low":
+    0.97, "accuracy_high": 0.99}``); `to_frame` spreads them into columns. `fidelity_low` / `fidelity_high` bound
+    `fidelity` the same way; `latency_ms_p10` .. `latency_ms_p90` is the spread of the timed calls.
     """
 
     variant: str
@@ -45,6 +48,8 @@ class Measurement:
     batch: int
     metrics: dict[str, float] = field(default_factory=dict)
     fidelity: float | None = None
+    fidelity_low: float | None = None
+    fidelity_high: float | None = None
     size_bytes: int | None = None
     size_deflated_bytes: int | None = None
     params: int | None = None
@@ -52,6 +57,7 @@ class Measurement:
     bits_effective: float | None = None
     realized: bool | None = None
     realization: str = ""
+    latency_ms_p10: float | None = None
     latency_ms_p50: float | None = None
     latency_ms_p90: float | None = None
     latency_ms_p99: float | None = None
@@ -139,6 +145,8 @@ def measure(
         >>> row = to_frame([m]).iloc[0]
         >>> row["runtime"], round(float(row["accuracy"]), 3), bool(row["latency_ms_p50"] > 0), row["device"]
         ('onnxruntime', 0.989, True, 'raspberry-pi-4')
+        >>> bool(row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"])
+        True
     """
     from workbench.measurement.latency import time_runner
     from workbench.measurement.size import artifact_size, count_nonzero, deflated_size
@@ -167,7 +175,7 @@ def measure(
         run = make_runtime(real.handle, runtime, threads=threads)
         outputs, rows = task.run(run, limit=limit)
         metrics = task.score(outputs, rows)
-        fidelity = task.fidelity(outputs, rows)
+        fidelity = fidelity_scores(task, outputs, rows)
         sample = [np.ascontiguousarray(np.repeat(a[:1], batch, axis=0)) for a in task.example_inputs]
         stats = time_runner(run, sample)
     except Exception as e:  # noqa: BLE001 - one failing runtime is a row, not a crashed sweep
@@ -179,12 +187,15 @@ def measure(
     return Measurement(
         **common,
         metrics=metrics,
-        fidelity=fidelity,
+        fidelity=fidelity["fidelity"],
+        fidelity_low=fidelity.get("fidelity_low"),
+        fidelity_high=fidelity.get("fidelity_high"),
         size_bytes=size,
         size_deflated_bytes=deflated_size(path) if path else None,
         params_nonzero=count_nonzero(handle),
         realized=real.realized,
         realization=real.note,
+        latency_ms_p10=stats.p10,
         latency_ms_p50=stats.p50,
         latency_ms_p90=stats.p90,
         latency_ms_p99=stats.p99,
@@ -197,6 +208,14 @@ def measure(
         # Estimates cost the kernels the runtime ran (int8 when it quantised activations too).
         estimates=_estimates(handle, devices, dtype=real.compute_dtype, runtime=runtime),
     )
+
+
+def fidelity_scores(task: Any, outputs: list[np.ndarray], rows: slice) -> dict[str, float]:
+    """``fidelity`` and its interval from the task (`Task.fidelity_scores`); a task-like object with only a
+    `fidelity` method gets no interval."""
+    if hasattr(task, "fidelity_scores"):
+        return task.fidelity_scores(outputs, rows)
+    return {"fidelity": task.fidelity(outputs, rows)}
 
 
 def _macs(handle: ModelHandle) -> int | None:

@@ -3,13 +3,16 @@
 A fleet is a list of `DeviceClass`: a device profile, how many units, how many inferences each runs per day,
 and budgets (latency, RAM, energy per inference, minimum accuracy). `fleet_plan` reads the sweep results frame
 (one row per variant x runtime x device; see `workbench.sweep`), keeps the rows for each class's device that ran
-without error, are deployable and fit the device (`deployable`, `fits` from the estimator), keep up with the
-daily load, and meet every budget, and picks the best by an objective (lowest energy by default). A class that
+without error, run for real (``realized``: a variant whose compression is only simulated is never planned unless
+``realized_only=False``), are deployable and fit the device (`deployable`, `fits` from the estimator), keep up
+with the daily load, and meet every budget, and picks the best by an objective (lowest energy by default). A class that
 nothing satisfies gets a row saying which constraint no variant meets (with the best value on offer), or that
 the budgets cannot be met together.
 
 Energy per day per class = count x (P_idle x 24 h + inferences/day x energy per inference), with the idle power
-from the device profile and the energy per inference (above idle) from the sweep's ``energy_mj_est``.
+from the device profile and the energy per inference (above idle) from the sweep's ``energy_mj_est``. The same
+duty cycle gives each unit's average power, P_idle + energy x rate with rate = inferences/day / 86,400 s, and,
+for a class with a ``battery_mah``, its battery life (`workbench.hardware.duty.duty_cycle`).
 
 Example:
     >>> fleet = [DeviceClass("doorbells", "raspberry-pi-4", count=500, inferences_per_day=20_000,
@@ -54,6 +57,7 @@ class DeviceClass:
         max_energy_mj: energy budget per inference.
         min_accuracy: minimum of the metric (``accuracy`` by default).
         runtimes: only consider rows of these runtimes (None: any).
+        battery_mah: battery capacity of each unit (None: mains powered), for ``battery_h`` at the class's rate.
     """
 
     name: str
@@ -65,6 +69,7 @@ class DeviceClass:
     max_energy_mj: float | None = None
     min_accuracy: float | None = None
     runtimes: tuple[str, ...] | None = None
+    battery_mah: float | None = None
 
     def __post_init__(self) -> None:
         for attr in ("name", "device"):
@@ -76,7 +81,7 @@ class DeviceClass:
         if not _number(self.inferences_per_day) or self.inferences_per_day < 0:
             raise WorkbenchError(f"DeviceClass {self.name!r}: inferences_per_day must be a number >= 0, got "
                                  f"{self.inferences_per_day!r}.")
-        for attr in ("max_latency_ms", "max_ram_bytes", "max_energy_mj"):
+        for attr in ("max_latency_ms", "max_ram_bytes", "max_energy_mj", "battery_mah"):
             v = getattr(self, attr)
             if v is not None and not (_number(v) and v > 0):
                 raise WorkbenchError(f"DeviceClass {self.name!r}: {attr} must be a positive number or None, got {v!r}.")
@@ -107,14 +112,19 @@ def _truthy(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame[col].map(lambda v: bool(v) if isinstance(v, (bool, np.bool_, int, float)) and v == v else False)
 
 
-def _constraints(rows: pd.DataFrame, cls: DeviceClass, cols: dict[str, str]) -> list[tuple[str, pd.Series, str]]:
+def _constraints(rows: pd.DataFrame, cls: DeviceClass, cols: dict[str, str],
+                 realized_only: bool = True) -> list[tuple[str, pd.Series, str]]:
     """(description, pass mask, best value on offer) per constraint, in the order they are explained."""
     from workbench.sweeps.analysis import within_budget
     from workbench.sweeps.frame import error_mask
 
     ram = _num(rows, cols["ram"]).fillna(_num(rows, "size_bytes"))
-    out = [
-        ("ran without error", ~error_mask(rows), ""),
+    out = [("ran without error", ~error_mask(rows), "")]
+    if realized_only and "realized" in rows:  # as `workbench.best`: a missing value is no proof of a real kernel
+        out.append(("runs for real (compression not simulated; realized_only=False plans simulated variants too)",
+                    rows["realized"].map(lambda v: isinstance(v, (bool, np.bool_, int, float)) and v == v
+                                         and bool(v)).astype(bool), ""))
+    out += [
         ("deployable on the device (dtype supported)", _truthy(rows, "deployable"), ""),
         ("fits the device's memory (estimate)", _truthy(rows, "fits"), ""),
     ]
@@ -157,6 +167,7 @@ def fleet_plan(
     metric: str = "accuracy",
     latency: str = "latency_ms_est",
     ram: str = "peak_mem_bytes",
+    realized_only: bool = True,
 ) -> tuple[pd.DataFrame, Any]:
     """Choose, per device class, the best variant of a sweep that meets the class's budgets.
 
@@ -169,12 +180,14 @@ def fleet_plan(
         metric: the quality column `min_accuracy` applies to.
         latency: the latency column (default the device estimate; ``"latency_ms_p50"`` for latency measured here).
         ram: the memory column (falls back to ``size_bytes`` where it is missing).
+        realized_only: plan only variants that run for real (``realized``); False admits simulated ones.
 
     Returns:
         ``(plan, figure)``: one row per class with the chosen ``variant``, ``runtime``, ``bits``, ``prune``,
         the metric, ``latency_ms``, ``energy_mj``, ``ram_bytes``, ``candidates`` / ``acceptable`` counts,
-        ``inference_kwh_day``, ``idle_kwh_day``, ``total_kwh_day`` and ``reason`` (why nothing fits, when
-        ``status`` is ``"none"``). ``plan.attrs`` holds the fleet totals. The figure stacks energy per day per class.
+        ``inference_kwh_day``, ``idle_kwh_day``, ``total_kwh_day``, the duty cycle of one unit (``rate_hz``,
+        ``average_power_w``, ``battery_h``: NaN without a ``battery_mah``; all estimates) and ``reason`` (why
+        nothing fits, when ``status`` is ``"none"``). ``plan.attrs`` holds the fleet totals. The figure stacks energy per day per class.
 
     Raises:
         WorkbenchError: missing columns, an unknown objective, duplicate class names.
@@ -195,7 +208,7 @@ def fleet_plan(
     if len(set(names)) != len(names):
         raise WorkbenchError(f"Device class names must be distinct, got {names}.")
     cols = {"latency": latency, "metric": metric, "ram": ram, "energy": "energy_mj_est", "size": "size_bytes"}
-    out = [_plan_class(results, cls, cols, objective) for cls in fleet]
+    out = [_plan_class(results, cls, cols, objective, realized_only) for cls in fleet]
     plan = pd.DataFrame(out)
     plan.attrs["objective"] = objective
     plan.attrs["fleet_total_kwh_day"] = float(plan["total_kwh_day"].sum(min_count=1))
@@ -215,10 +228,30 @@ def _idle_w(name: str) -> float:
         return float("nan")
 
 
-def _plan_class(results: pd.DataFrame, cls: DeviceClass, cols: dict[str, str], objective: str) -> dict[str, Any]:
+def _duty(cls: DeviceClass, energy_mj: float, latency_ms: float) -> dict[str, float]:
+    """One unit's average power and battery life at the class's daily load (idle power alone with no load)."""
+    from workbench.hardware.duty import DEFAULT_VOLTAGE, duty_cycle
+
+    rate = cls.inferences_per_day / SECONDS_PER_DAY
+    try:
+        if rate > 0:
+            d = duty_cycle(energy_mj, latency_ms, cls.device, rate, cls.battery_mah)
+            power, hours = d.average_power_w, d.battery_h
+        else:
+            power = _idle_w(cls.device)
+            hours = cls.battery_mah * DEFAULT_VOLTAGE / 1000 / power if cls.battery_mah and power > 0 else np.nan
+    except WorkbenchError:  # a device the catalogue does not know: no idle power to count
+        power, hours = np.nan, np.nan
+    return {"rate_hz": rate, "average_power_w": power, "battery_h": hours}
+
+
+def _plan_class(results: pd.DataFrame, cls: DeviceClass, cols: dict[str, str], objective: str,
+                realized_only: bool = True) -> dict[str, Any]:
     rows = results[results["device"] == cls.device]
     base: dict[str, Any] = {"device_class": cls.name, "device": cls.device, "count": cls.count,
-                            "inferences_per_day": cls.inferences_per_day, "candidates": len(rows)}
+                            "inferences_per_day": cls.inferences_per_day, "candidates": len(rows),
+                            "rate_hz": cls.inferences_per_day / SECONDS_PER_DAY, "average_power_w": np.nan,
+                            "battery_h": np.nan}
     idle_kwh = cls.count * _idle_w(cls.device) * 24 / 1000.0
     empty = {"status": "none", "variant": None, "runtime": None, "bits": np.nan, "prune": np.nan,
              "structure": None, cols["metric"]: np.nan, "latency_ms": np.nan, "energy_mj": np.nan,
@@ -228,7 +261,7 @@ def _plan_class(results: pd.DataFrame, cls: DeviceClass, cols: dict[str, str], o
         known = sorted({str(d) for d in results["device"].dropna().unique()})
         return {**base, **empty, "reason": f"the sweep has no rows for device {cls.device!r} (it has: "
                                            f"{', '.join(known) or 'none'}); sweep with devices=[{cls.device!r}]"}
-    checks = _constraints(rows, cls, cols)
+    checks = _constraints(rows, cls, cols, realized_only)
     ok = pd.Series(True, index=rows.index)
     for _, mask, _ in checks:
         ok &= mask.fillna(False).astype(bool)
@@ -250,7 +283,8 @@ def _plan_class(results: pd.DataFrame, cls: DeviceClass, cols: dict[str, str], o
             "latency_ms": float(_num(ranked.iloc[:1], cols["latency"]).iloc[0]), "energy_mj": energy,
             "ram_bytes": float(ram_v), "size_bytes": float(_num(ranked.iloc[:1], "size_bytes").iloc[0]),
             "acceptable": len(good), "inference_kwh_day": inference_kwh, "idle_kwh_day": idle_kwh,
-            "total_kwh_day": inference_kwh + idle_kwh, "reason": ""}
+            "total_kwh_day": inference_kwh + idle_kwh,
+            **_duty(cls, energy, float(_num(ranked.iloc[:1], cols["latency"]).iloc[0])), "reason": ""}
 
 
 __all__ = ["DeviceClass", "OBJECTIVES", "fleet_plan"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Sequence
 
 import numpy as np
@@ -55,10 +56,7 @@ def _front_2d(v: np.ndarray) -> np.ndarray:
     return out
 
 
-LOWER_IS_BETTER = frozenset({"perplexity"})
-"""Quality metrics where a lower value is better (a language model's perplexity): `pareto` minimises them even
-when they are listed under `maximize`, and `best` / `within_budget` read their threshold as the highest
-acceptable value."""
+from workbench.sweeps.frame import LOWER_IS_BETTER  # noqa: E402 - defined with the frame contract, used here
 
 
 def pareto(
@@ -259,6 +257,7 @@ def missed_reasons(budgets: Sequence[Budget], index: pd.Index) -> pd.Series:
     return out
 
 
+_SIMULATED = "pass realized_only=False to consider simulated variants"
 # best's names for the budgets, in the order its message lists them.
 BEST_NAMES = {"min_metric": "min_accuracy", "max_latency_ms": "max_latency_ms", "max_energy_mj": "max_energy_mj",
               "max_size_bytes": "max_size_bytes", "max_memory_bytes": "max_memory_bytes", "fits": "fits"}
@@ -279,8 +278,14 @@ def best(
     metric: str = "accuracy",
     objective: str = "latency_ms_p50",
     maximize_objective: bool = False,
+    realized_only: bool = True,
 ) -> pd.Series:
     """The best variant that meets every constraint, or a `WorkbenchError` naming the one nothing meets.
+
+    Only *realised* variants are considered by default: a row whose ``realized`` is False (its compression is
+    simulated: the runtime has no kernel for it, so the file that runs is the float model) is no recommendation.
+    A frame without a ``realized`` column counts every row as realised; where the column exists, a missing value
+    (None / NaN) is not proof of a real kernel and counts as simulated.
 
     Args:
         df: sweep results.
@@ -297,6 +302,7 @@ def best(
         must_fit: with a device, drop variants the estimator says do not fit its memory.
         metric: the quality column that `min_accuracy` applies to.
         objective: the column to optimise among the rows that pass (lowest wins unless `maximize_objective`).
+        realized_only: skip simulated variants (``realized`` not True); False considers them too.
 
     Returns:
         The chosen row (a `pandas.Series`); ``row.attrs`` is not used — the row's own columns say everything.
@@ -330,10 +336,18 @@ def best(
         if rows.empty:
             raise WorkbenchError(f"best: no results for device {device!r}; the sweep estimated for: {have or 'none'}")
         latency_col = "latency_ms_est"
-    passing, budgets = within_budget(rows, min_metric=min_accuracy, max_latency_ms=max_latency_ms,
-                                     max_energy_mj=max_energy_mj, max_size_bytes=max_size_bytes,
-                                     max_memory_bytes=max_memory_bytes, metric=metric, latency_col=latency_col,
-                                     must_fit=device is not None and must_fit)
+    simulated = rows.iloc[0:0]
+    if realized_only and "realized" in rows:
+        real = rows["realized"].map(lambda v: isinstance(v, (bool, np.bool_, int, float)) and v == v and bool(v))
+        rows, simulated = rows[real.astype(bool)], rows[~real.astype(bool)]
+        if rows.empty:
+            where = f" ({', '.join(scope)})" if scope else ""
+            raise WorkbenchError(f"best: every variant{where} is simulated (its compression has no kernel on the "
+                                 f"runtime, so the file that ran is not compressed): {_SIMULATED}")
+    check = partial(within_budget, min_metric=min_accuracy, max_latency_ms=max_latency_ms,
+                    max_energy_mj=max_energy_mj, max_size_bytes=max_size_bytes, max_memory_bytes=max_memory_bytes,
+                    metric=metric, latency_col=latency_col, must_fit=device is not None and must_fit)
+    passing, budgets = check(rows)
     by_name = {b.name: b for b in budgets}
     budgets = [by_name[n] for n in names if n in by_name]
     for b in budgets:
@@ -344,10 +358,14 @@ def best(
     chosen = rows[passing]
     if chosen.empty:
         where = f" ({', '.join(scope)})" if scope else ""
-        lines = [f"  {names[b.name]}: {b.column} {b.op} {b.limit}: met by {int(b.ok.sum())} of {len(rows)}"
+        of = f"{len(rows)} realised" if len(simulated) else f"{len(rows)}"
+        lines = [f"  {names[b.name]}: {b.column} {b.op} {b.limit}: met by {int(b.ok.sum())} of {of}"
                  + (f" (best available {b.best:.4g})" if not pd.isna(b.best) else "") for b in budgets]
         none = [names[b.name] for b in budgets if not b.ok.any()]
         head = (f"no variant meets {', '.join(none)}" if none else "no variant meets all constraints together")
+        if len(simulated) and check(simulated)[0].any():
+            head = (head.replace("no variant", "no realised variant", 1) + "; only simulated variants do (their "
+                    f"compression has no kernel on the runtime, so the file that ran is not compressed): {_SIMULATED}")
         raise WorkbenchError(f"best: {head}{where}:\n" + "\n".join(lines))
     obj = latency_col if objective in ("latency_ms_p50", "latency") and device is not None else objective
     if obj not in chosen:
@@ -364,12 +382,34 @@ def best(
 def pareto_table(df: pd.DataFrame, maximize: Sequence[str] = ("accuracy",),
                  minimize: Sequence[str] = ("size_bytes", "latency_ms_p50"), *, runtime: str | None = None,
                  columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """The Pareto-optimal variants as a compact table (one row per variant and runtime, device-free columns)."""
+    """The Pareto-optimal variants as a compact table (one row per variant and runtime, device-free columns).
+
+    Each quality metric comes with its 95 % interval (``<metric>_low`` / ``<metric>_high``) and the original's
+    value where the frame has them, and a ``vs original`` column says the difference in words, "within noise of
+    the original" when the original lies inside the interval (`workbench.sweeps.noise.noise_column`; a second
+    metric's column is ``<metric> vs original``).
+
+    Example:
+        >>> d = pd.DataFrame({"variant": ["baseline", "q8", "ch50+q8"], "runtime": "onnxruntime",
+        ...                   "accuracy": [0.92, 0.925, 0.88], "accuracy_low": [0.90, 0.905, 0.86],
+        ...                   "accuracy_high": [0.94, 0.943, 0.90], "baseline_accuracy": 0.92,
+        ...                   "size_bytes": [600, 160, 80], "latency_ms_p50": [1.0, 0.8, 0.3]})
+        >>> pareto_table(d)[["variant", "accuracy_low", "vs original"]].values.tolist()
+        [['ch50+q8', 0.86, '4.0 points below the original'], ['q8', 0.905, 'within noise of the original']]
+    """
+    from workbench.sweeps.noise import noise_column
+
     rows = df if runtime is None else df[df["runtime"] == runtime]
     if "device" in rows:
         rows = rows.drop_duplicates(["variant", "runtime"])
     marked = pareto(rows, maximize, minimize, by="runtime")
-    front = marked[marked["pareto"]]
-    cols = columns or [c for c in ["variant", "runtime", *maximize, *[f"baseline_{m}" for m in maximize],
-                                   *minimize, "size_deflated_bytes", "realized", "macs"] if c in front]
+    front = marked[marked["pareto"]].copy()
+    words = {}
+    for i, m in enumerate(maximize):
+        if m in front and f"baseline_{m}" in front:
+            words[m] = "vs original" if i == 0 else f"{m} vs original"
+            front[words[m]] = noise_column(front, m)
+    quality = [c for m in maximize for c in (m, f"{m}_low", f"{m}_high", f"baseline_{m}", words.get(m))]
+    cols = columns or [c for c in ["variant", "runtime", *quality, *minimize, "size_deflated_bytes", "realized",
+                                   "macs"] if c is not None and c in front]
     return front.sort_values(list(minimize[:1]) or cols[:1])[list(dict.fromkeys(cols))].reset_index(drop=True)

@@ -2,7 +2,8 @@
 
 Every reader of results (the sweep itself, the store, `best` / `pareto`, the report, viz, the UI, the fleet
 plan) goes through these functions: column order (`FIRST`, `frame`), which rows succeeded (`error_mask`,
-`ok_rows`), the task-metric columns (`metric_columns`, `primary_metric`), the baseline join (`with_baseline`), and the grid point
+`ok_rows`), the task-metric columns (`metric_columns`, `primary_metric`, `LOWER_IS_BETTER`) and their 95 % intervals
+(`interval_columns`), the baseline join (`with_baseline`), and the grid point
 of a row (`spec_columns` writes a `VariantSpec` into a row, `spec_of_row` reads it back; `spec_of_lineage` /
 `config_columns` read it from a variant's compression lineage). `results_frame` (in `workbench.sweeps.measured`)
 builds the same layout without a sweep.
@@ -23,6 +24,11 @@ FIRST = ["task", "variant", "prune", "structure", "bits", "recover", "runtime", 
 # (`workbench.measurement.record.COLUMNS` / `DEVICE_COLUMNS`): configs and bookkeeping.
 NOT_METRICS = ("task", "lineage", "artifact", "versions", "key", "unit", "created", "prune", "structure", "bits",
                "recover", "seconds", "power_w_at_rate_est", "pareto")
+
+LOWER_IS_BETTER = frozenset({"perplexity"})
+"""Quality metrics where a lower value is better (a language model's perplexity): `pareto` minimises them even
+when they are listed under `maximize`, `best` / `within_budget` read their threshold as the highest acceptable
+value, and `workbench.sweeps.noise` words a difference the right way round."""
 
 
 def frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -77,7 +83,9 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
       that is empty because every row failed still counts), or
     * it holds numbers (not booleans) and is none of the frame's known columns: measurements
       (`workbench.measurement.record.COLUMNS`, ``fidelity`` included), device estimates (``DEVICE_COLUMNS``),
-      configs and bookkeeping (`NOT_METRICS`), ``baseline_*``.
+      configs and bookkeeping (`NOT_METRICS`), ``baseline_*``,
+
+    and it is not the interval of another column (``accuracy_low`` / ``accuracy_high`` beside ``accuracy``).
 
     A frame with neither (a sweep of a task whose metric is ``fidelity``, a model file without labels) has no
     task metric; `primary_metric` then falls back to ``fidelity``.
@@ -86,18 +94,37 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
         >>> metric_columns(df)
         ['accuracy']
     """
+    from workbench.core.intervals import interval_of
     from workbench.measurement.record import COLUMNS, DEVICE_COLUMNS
 
     known = set(COLUMNS) | set(DEVICE_COLUMNS) | set(NOT_METRICS)
     partnered = {c[len("baseline_"):] for c in df.columns if c.startswith("baseline_")}
+    columns = set(df.columns)
     out = []
     for c in df.columns:
-        if not isinstance(c, str) or c.startswith("baseline_"):
+        if not isinstance(c, str) or c.startswith("baseline_") or interval_of(c, columns):
             continue
         if c in partnered or (c not in known and pd.api.types.is_numeric_dtype(df[c])
                               and not pd.api.types.is_bool_dtype(df[c])):
             out.append(c)
     return out
+
+
+def interval_columns(df: pd.DataFrame | Any, metric: str) -> tuple[str, str] | None:
+    """The ``(<metric>_low, <metric>_high)`` columns of `metric` when the frame (or row) has both, else None.
+
+    Latency's spread is an interval too: ``latency_ms_p50`` is bounded by ``latency_ms_p10`` .. ``latency_ms_p90``.
+
+    Example:
+        >>> d = pd.DataFrame({"accuracy": [0.9], "accuracy_low": [0.85], "accuracy_high": [0.94]})
+        >>> interval_columns(d, "accuracy"), interval_columns(d, "size_bytes")
+        (('accuracy_low', 'accuracy_high'), None)
+    """
+    from workbench.core.intervals import interval_names
+
+    names = ("latency_ms_p10", "latency_ms_p90") if metric == "latency_ms_p50" else interval_names(metric)
+    have = df.columns if isinstance(df, pd.DataFrame) else getattr(df, "index", df)
+    return names if all(n in have for n in names) else None
 
 
 def primary_metric(df: pd.DataFrame) -> str | None:
@@ -239,5 +266,5 @@ def config_columns(handle: Any) -> dict[str, Any]:
     return spec_of_lineage(getattr(handle, "lineage", ())).to_dict()
 
 
-__all__ = ["FIRST", "NOT_METRICS", "config_columns", "error_mask", "frame", "metric_columns", "ok_rows",
-           "primary_metric", "scope_of_lineage", "spec_columns", "spec_of_lineage", "spec_of_row", "with_baseline"]
+__all__ = ["FIRST", "LOWER_IS_BETTER", "NOT_METRICS", "config_columns", "error_mask", "frame", "interval_columns",
+           "metric_columns", "ok_rows", "primary_metric", "scope_of_lineage", "spec_columns", "spec_of_lineage", "spec_of_row", "with_baseline"]

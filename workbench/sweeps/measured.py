@@ -65,6 +65,7 @@ def results_frame(
     """
     from tqdm.auto import tqdm
 
+    from workbench.core.intervals import interval_of
     from workbench.measurement.record import measure, to_frame
 
     if not variants:
@@ -95,7 +96,7 @@ def results_frame(
             base[rt] = {} if m.error else dict(m.metrics)
             names.update(dict.fromkeys(base[rt]))
     df = pd.concat(frames, ignore_index=True)
-    for name in names:
+    for name in (n for n in names if not interval_of(n, names)):  # intervals bound a metric, they get no baseline
         df[f"baseline_{name}"] = [base.get(rt, {}).get(name, float("nan")) for rt in df["runtime"]]
     return df[KEY_FIRST + [c for c in df.columns if c not in KEY_FIRST]]
 

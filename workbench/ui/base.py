@@ -30,7 +30,7 @@ AXIS_ORDER = (
     "params", "macs", "bits_effective", "fidelity",
 )
 NOT_AXES = {"threads", "batch", "reps", "seconds", "created", "latency_ms_iqr", "bits", "prune", "recover",
-            "power_w_at_rate_est", "latency_ms_mean"}
+            "power_w_at_rate_est", "latency_ms_mean", "latency_ms_p10"}
 
 
 class Panel(widgets.VBox):
@@ -155,11 +155,17 @@ def load_results(data: Any) -> pd.DataFrame:
 
 
 def axis_columns(df: pd.DataFrame) -> list[str]:
-    """Numeric columns worth an axis: the task metrics, then latency, estimates, size, ... (with values)."""
+    """Numeric columns worth an axis: the task metrics, then latency, estimates, size, ... (with values).
+
+    Intervals (``accuracy_low`` / ``accuracy_high``, the latency percentiles' ``latency_ms_p10``) are error bars
+    of the figure they bound, never axes of their own."""
+    from workbench.core.intervals import interval_of
+
     metrics = metric_columns(df)
     known = [c for c in AXIS_ORDER if c in df]
+    columns = set(df.columns)
     rest = [c for c in df.columns if c not in NOT_AXES and c not in known and c not in metrics
-            and not c.startswith("baseline_") and pd.api.types.is_numeric_dtype(df[c])
+            and not c.startswith("baseline_") and not interval_of(c, columns) and pd.api.types.is_numeric_dtype(df[c])
             and not pd.api.types.is_bool_dtype(df[c])]
     out = []
     for c in [*metrics, *known, *rest]:

@@ -1,8 +1,9 @@
-"""`DevicePanel`: compare devices for one variant (latency, energy, power, battery life, fit), and see which
-variants fit which device under a budget.
+"""`DevicePanel`: compare devices for one variant (latency, energy, power, and — at a rate and a battery — average
+power and battery life), and see which variants fit which device under a budget.
 
 Every figure here is an *estimate* from a device profile (`workbench.hardware`), and says so; the metric is
-measured on this machine. The figures are drawn by `workbench.viz.device_compare` and `workbench.viz.device_fit_table`.
+measured on this machine. Average power and battery life come from `workbench.hardware.duty.duty_cycle`: one
+inference every 1/rate seconds, the profile's idle power in between. The figures are drawn by `workbench.viz.device_compare` and `workbench.viz.device_fit_table`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ class DevicePanel(Panel):
     Attributes:
         variant, runtime: which row's estimates to compare (dropdowns).
         devices: the devices shown (`SelectMultiple`).
-        figure: bars per device for latency, energy, power and battery life (estimates; hatched = does not fit).
-        table: the same figures with fit and the reason a device cannot run it.
+        rate_hz, battery_mah: inferences per second and battery capacity of the duty cycle (default 5 Hz,
+            2,000 mAh).
+        figure: bars per device for latency, energy, power while busy, average power at the rate and battery
+            life (estimates; hatched = does not fit).
+        table: the same figures with fit and the reason a device cannot run it (or keep up with the rate).
         latency_budget, min_accuracy: the budget of the fit grid; fit_figure: variants x devices, coloured by
             not deployable / does not fit / misses budget / meets budget.
 
@@ -41,9 +45,12 @@ class DevicePanel(Panel):
         >>> panel.devices.value = ("raspberry-pi-4",)
         >>> [t.x for t in panel.figure.data][0]
         ('raspberry-pi-4',)
+        >>> panel.rate_hz.value = 10; panel.figure.data[-1].name
+        'battery life (est., h)'
     """
 
-    def __init__(self, data: Any, *, variant: str | None = None) -> None:
+    def __init__(self, data: Any, *, variant: str | None = None, rate_hz: float = 5.0,
+                 battery_mah: float = 2000) -> None:
         import plotly.graph_objects as go
 
         self.data = load_results(data)
@@ -77,10 +84,19 @@ class DevicePanel(Panel):
                                                 description=f"{self.metric} ≥", continuous_update=False,
                                                 layout=widgets.Layout(width="380px"),
                                                 style={"description_width": "initial"})
+        self.rate_hz = widgets.BoundedFloatText(value=rate_hz, min=0.001, max=100_000.0, step=1.0,
+                                                description="rate (Hz)", continuous_update=False,
+                                                layout=widgets.Layout(width="170px"))
+        self.battery_mah = widgets.BoundedIntText(value=int(battery_mah), min=1, max=10_000_000, step=100,
+                                                  description="battery (mAh)", continuous_update=False,
+                                                  layout=widgets.Layout(width="210px"),
+                                                  style={"description_width": "initial"})
         self.table = widgets.HTML(value="")
         self.figure = go.FigureWidget(layout={"height": 360})
         self.fit_figure = go.FigureWidget(layout={"height": 420})
-        top = widgets.HBox([self.variant, self.runtime, self.devices], layout=widgets.Layout(flex_flow="row wrap"))
+        self._profiles: dict[str, Any] = {}
+        top = widgets.HBox([self.variant, self.runtime, self.devices, widgets.VBox([self.rate_hz, self.battery_mah])],
+                           layout=widgets.Layout(flex_flow="row wrap"))
         budget = widgets.HBox([self.latency_budget, self.min_accuracy], layout=widgets.Layout(flex_flow="row wrap"))
         super().__init__([top, self.figure, self.table, widgets.HTML("<h3 style='font-family:sans-serif'>Which "
                                                                         "variants fit which device</h3>"),
@@ -88,9 +104,9 @@ class DevicePanel(Panel):
         self.add_class("wb-devices")
         for name, css in (("variant", "variant"), ("runtime", "runtime"), ("devices", "list"), ("figure", "figure"),
                           ("table", "table"), ("latency_budget", "budget"), ("min_accuracy", "min-accuracy"),
-                          ("fit_figure", "fit")):
+                          ("fit_figure", "fit"), ("rate_hz", "rate"), ("battery_mah", "battery")):
             getattr(self, name).add_class(f"wb-devices-{css}")  # stable hooks for browser tests
-        for w in (self.variant, self.runtime, self.devices):
+        for w in (self.variant, self.runtime, self.devices, self.rate_hz, self.battery_mah):
             w.observe(self.guard(lambda _c: self.update_compare()), names="value")
         for w in (self.latency_budget, self.min_accuracy, self.runtime):
             w.observe(self.guard(lambda _c: self.update_fit()), names="value")
@@ -103,7 +119,25 @@ class DevicePanel(Panel):
                       & self.rows["device"].astype(str).isin(self.devices.value)]
         if "runtime" in r and self.runtime.value is not None:
             r = r[r["runtime"].astype(str) == self.runtime.value]
-        return r.drop_duplicates(subset=["device"])
+        return self._at_rate(r.drop_duplicates(subset=["device"]))
+
+    def _at_rate(self, d: pd.DataFrame) -> pd.DataFrame:
+        """`d` with average power (``power_w_at_rate_est``) and battery life (``battery_h_est``) at the rate and
+        battery of the controls, and whether each device keeps up (``keeps_up``)."""
+        from workbench.hardware.catalog import device
+        from workbench.hardware.duty import duty_cycle
+
+        power, hours, keeps = [], [], []
+        for _, r in d.iterrows():
+            name = str(r["device"])
+            if name not in self._profiles:
+                self._profiles[name] = device(name)  # read once: the catalog parses every profile on each call
+            dc = duty_cycle(r.get("energy_mj_est"), r.get("latency_ms_est"), self._profiles[name],
+                            float(self.rate_hz.value), float(self.battery_mah.value))
+            power.append(dc.average_power_w)
+            hours.append(dc.battery_h)
+            keeps.append(dc.feasible)
+        return d.assign(power_w_at_rate_est=power, battery_h_est=hours, keeps_up=keeps)
 
     def update_compare(self) -> None:
         """Redraw the per-device bars and table for the chosen variant (in place)."""
@@ -113,8 +147,11 @@ class DevicePanel(Panel):
                                  "devices; pick another variant, runtime or more devices.")
         from workbench.viz import device_compare
 
-        device_compare(d, self.variant.value, fig=self.figure)
-        self.table.value = compare_table(d, self.metric)
+        rate, mah = self.rate_hz.value, self.battery_mah.value
+        device_compare(d, self.variant.value, fig=self.figure, titles={
+            "power_w_at_rate_est": f"average power at {rate:g} Hz (est., W)",
+            "battery_h_est": f"battery life, {mah:,.0f} mAh at {rate:g} Hz (est., h)"})
+        self.table.value = compare_table(d, self.metric, rate_hz=rate, battery_mah=mah)
 
     def update_fit(self) -> None:
         """Redraw the variants x devices fit grid for the budget (in place)."""
@@ -124,17 +161,37 @@ class DevicePanel(Panel):
                              metric=self.metric, runtime=self.runtime.value, fig=self.fit_figure)
 
 
-def compare_table(d: pd.DataFrame, metric: str) -> str:
-    """The chosen variant on each device: the estimates, fit, and why not."""
-    head = ["device", *[label for _, label in ESTIMATES], "fits", "deployable", "why not"]
+def compare_table(d: pd.DataFrame, metric: str, *, rate_hz: float | None = None,
+                  battery_mah: float | None = None) -> str:
+    """The chosen variant on each device: the estimates (average power and battery life at `rate_hz` and
+    `battery_mah` where `d` has them), fit, and why not."""
+    from workbench.viz.words import device_words, hours_words, metric_words, power_words
+
+    at = f" at {rate_hz:g} Hz" if rate_hz else ""
+    titles = {"power_w_at_rate_est": f"average power{at} (est.)",
+              "battery_h_est": f"battery life{f', {battery_mah:,.0f} mAh' if battery_mah else ''}{at} (est.)"}
+    shown = [(c, titles.get(c, label)) for c, label in ESTIMATES]
+    head = ["device", *[label for _, label in shown], "fits", "deployable", "why not"]
     cells = []
     for _, r in d.iterrows():
-        why = r.get("reason") if "reason" in r else ""
-        cells.append([html.escape(str(r["device"])), *[fmt(r.get(c), ".4g") for c, _ in ESTIMATES],
-                      fmt(r.get("fits")), fmt(r.get("deployable")), html.escape(str(why or ""))])
+        why = str(r.get("reason") or "") if "reason" in r else ""
+        if r.get("keeps_up") is False or r.get("keeps_up") is np.False_:
+            why = "; ".join(x for x in (why, f"cannot keep up with {rate_hz:g} inferences/s (one takes "
+                                             f"{fmt(r.get('latency_ms_est'), '.3g')} ms)") if x)
+        values = []
+        for c, _ in shown:
+            v = r.get(c)
+            missing = v is None or (isinstance(v, float) and np.isnan(v))
+            values.append("–" if missing else html.escape(hours_words(v)) if c == "battery_h_est" else
+                          html.escape(power_words(v)) if c == "power_w_at_rate_est" else fmt(v, ".4g"))
+        cells.append([f"{html.escape(device_words(r['device']))} ({html.escape(str(r['device']))})", *values,
+                      fmt(r.get("fits")), fmt(r.get("deployable")), html.escape(why)])
     th = "".join(f"<th style='text-align:left;padding:2px 10px'>{html.escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td style='padding:2px 10px'>{c}</td>" for c in row) + "</tr>"
                    for row in cells)
-    value = fmt(d[metric].iloc[0]) if metric in d else "–"
+    value = html.escape(metric_words(d.iloc[0], metric)) if metric in d else "–"
+    note = (f"<div style='color:#555'>Average power and battery life: one inference every {1 / rate_hz:.3g} s, the "
+            "profile's idle power in between (estimates, <code>workbench.hardware.duty</code>).</div>"
+            if rate_hz else "")
     return (f"<div class='wb-device-table' style='font-family:sans-serif;font-size:13px'>{metric} (measured on this "
-            f"machine): {value}<table><tr>{th}</tr>{body}</table></div>")
+            f"machine): {value}<table><tr>{th}</tr>{body}</table>{note}</div>")

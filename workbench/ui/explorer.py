@@ -1,9 +1,14 @@
-"""`TradeoffExplorer`: the sweep's Pareto chart with axis, colour and filter controls, the best variant ringed,
-click-for-details and export.
+"""`TradeoffExplorer`: the decision first — a plain-words card for the best variant — then the sweep's Pareto
+chart with the best variant ringed, click-for-details and export; axes and filters fold under "Advanced".
 
 Every control is a plain ipywidget whose ``.value`` a test (or a notebook) can set; each change re-filters the
 frame and updates the one `FigureWidget` in place (`workbench.viz.update_pareto`, a single ``batch_update``), so
 the chart never flickers or redraws from scratch.
+
+The best variant follows `workbench.best`'s rule: realised variants only (unless "include simulated variants" is
+ticked); with no device it ranks by this machine's measured median latency, with a device by that device's
+estimate (``latency_ms_est``) among the variants that fit it. The card (`workbench.sweeps.decision.decide`) and
+the ringed point are that same row.
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ from workbench.viz.facets import facet_values
 from workbench.viz.style import runtime_name
 
 COLOR_BY = (("weight bits", "bits"), ("pruning structure", "structure"), ("runtime", "runtime"), ("none", None))
+NO_DEVICE = "(this machine, measured)"
+"""The device dropdown's first option (value None): the card and the best use this machine's measurements."""
+ADVANCED = "Advanced: axes and filters"
+BROKEN_POINTS = 0.10
+"""A variant more than this far below the original (fraction-valued metrics: 10 points) — and below the bar — is
+"broken": listed under the chart instead of squeezing the decision region into a flat line."""
+BAR_MARGIN = 0.02
 
 
 def runtime_views(runtimes: list[str]) -> list[tuple[str, str]]:
@@ -49,46 +61,75 @@ def runtime_views(runtimes: list[str]) -> list[tuple[str, str]]:
     return [("all runtimes, one chart", "all"), ("one panel per runtime", "facet"),
             *[(f"only {runtime_name(r)}", r) for r in runtimes]]
 
-DETAILS = (
-    ("runtime", "runtime", None), ("prune", "fraction pruned", ".0%"), ("structure", "structure", None),
-    ("bits", "weight bits", ".0f"), ("recover", "recovery steps", ".0f"), ("realization", "runtime executes", None),
-    ("fidelity", "agreement with the original", ".4f"),
-    ("latency_ms_p50", "latency, median (measured)", ".4g"), ("latency_ms_p90", "latency, p90 (measured)", ".4g"),
-    ("size_bytes", "file size (bytes)", ",.0f"), ("size_deflated_bytes", "zipped (bytes)", ",.0f"),
-    ("params_nonzero", "non-zero parameters", ",.0f"), ("macs", "MACs per inference", ",.0f"),
-    ("peak_mem_bytes", "peak memory (bytes)", ",.0f"),
-)
-DEVICE_DETAILS = (
-    ("latency_ms_est", "latency (est., ms)", ".4g"), ("energy_mj_est", "energy per inference (est., mJ)", ".4g"),
-    ("power_w_est", "power (est., W)", ".3g"), ("battery_h_est", "battery life (est., h)", ".3g"),
-    ("fits", "fits in memory", None), ("reason", "why not", None),
-)
+
+def decision_region(values: np.ndarray, *, baseline: float | None, bar: float | None,
+                    lows: np.ndarray | None = None, highs: np.ndarray | None = None,
+                    ) -> tuple[np.ndarray, tuple[float, float] | None, float | None]:
+    """Which points of a higher-is-better, fraction-valued metric to plot, and the axis range that opens on them.
+
+    A value below ``min(baseline - BROKEN_POINTS, bar - BAR_MARGIN)`` is broken (left out); the range runs from
+    just below the lowest kept value (or the bar) to just above the highest (or the original). Returns
+    ``(kept mask, (low, high) or None, cut or None)``; None when the metric is not a fraction in [0, 1].
+
+    Example:
+        >>> keep, rng, cut = decision_region(np.array([0.91, 0.88, 0.12]), baseline=0.92, bar=0.90)
+        >>> keep.tolist(), [round(v, 3) for v in rng], round(cut, 2)
+        ([True, True, False], [0.87, 0.93], 0.82)
+    """
+    v = np.asarray(values, float)
+    finite = v[np.isfinite(v)]
+    if not len(finite) or finite.min() < 0 or finite.max() > 1.0:
+        return np.ones(len(v), bool), None, None
+    top = float(baseline) if baseline is not None and np.isfinite(baseline) else float(finite.max())
+    cut = top - BROKEN_POINTS
+    if bar is not None and np.isfinite(bar):
+        cut = min(cut, float(bar) - BAR_MARGIN)
+    keep = ~(v < cut)  # NaN stays (the figure drops it and says so)
+    kept = v[keep & np.isfinite(v)]
+    lo_parts = [kept, np.asarray(lows, float)[keep] if lows is not None else np.array([])]
+    hi_parts = [kept, np.asarray(highs, float)[keep] if highs is not None else np.array([]), [top]]
+    if bar is not None and np.isfinite(bar):
+        lo_parts.append([float(bar)])
+    lo_all = np.concatenate([np.asarray(p, float) for p in lo_parts])
+    hi_all = np.concatenate([np.asarray(p, float) for p in hi_parts])
+    lo, hi = float(np.nanmin(lo_all)), float(np.nanmax(hi_all))
+    pad = max(0.01, 0.08 * (hi - lo))
+    return keep, (max(0.0, lo - pad), min(1.0 + pad / 2, hi + pad)), cut
 
 
 class TradeoffExplorer(Panel):
-    """Explore a sweep: two metrics against each other, filtered, with the best variant ringed.
+    """Explore a sweep: the decision card, then two metrics against each other, filtered, the best variant ringed.
 
     Args:
         data: a results frame, a `ResultStore`, or a results file (``.sqlite``, ``.csv``, ``.parquet``).
         x, y: initial axes (default: median latency against the task metric).
         color: initial colouring (``"bits"``, ``"structure"``, ``"runtime"`` or None).
+        device: the device to start with (default None: this machine, measured).
         task: the task the results come from, for export (default: the zoo task named in the rows).
         out_dir: where Export writes artefacts (default: `workbench.ui.data.export_dir()`).
         sign_with: an Ed25519 private key file for signing exports (default: a key pair generated in
             ``<out_dir>/keys`` on first use).
 
     Attributes:
+        card: the decision card (`ipywidgets.HTML`, `workbench.sweeps.decision.Decision.html`), at the top.
+        device: None (``"(this machine, measured)"``) or the device whose estimates the best is ranked by.
+        rate_hz, battery_mah: inferences per second and battery capacity for the card's duty cycle (shown with
+            a device).
+        min_accuracy: the accuracy bar (on the task metric) the best variant must reach.
+        advanced: the `Accordion` ("Advanced: axes and filters", closed) holding x, y, color, view, bits,
+            structure, runtime, prune, include_simulated and show_broken.
         x, y, color: axis and colour dropdowns.
         bits, structure, runtime: filters (`SelectMultiple`; ``.value`` is a tuple of the kept values).
         view: the runtime facet (`runtime_views`): ``"all"`` (one chart; colour by runtime to tell them apart),
             ``"facet"`` (one panel per runtime, each with its own front and best, in `facets`) or one runtime.
         prune: `FloatRangeSlider` of the kept prune ratios.
-        device: the device whose estimates (``*_est`` axes, fit) count.
-        min_accuracy: the accuracy bar (on the task metric) the best variant must reach.
+        include_simulated: also consider variants whose compression the runtime only simulates (off).
+        show_broken: also plot the broken variants (far below the original; listed in `broken` otherwise).
         figure: the `go.FigureWidget`; facets: the one-panel-per-runtime `go.FigureWidget` (shown instead of
             `figure` for view ``"facet"``). best: the best variant's row — variant *and* runtime — (or None);
-            best_per_runtime: ``{runtime: row}``. summary: their description.
-        details: the clicked variant's figures. export: the `ExportBox`.
+            best_per_runtime: ``{runtime: row}``. decision: the card's `Decision` (or None). summary: how the
+            best was chosen. broken: the note listing the variants not plotted.
+        details: the clicked variant's figures. export: the `ExportBox`. updates: how many updates ran.
 
     Example:
         >>> ex = TradeoffExplorer(df)  # or workbench.ui.demo_results(): a stored or cached sweep
@@ -98,10 +139,12 @@ class TradeoffExplorer(Panel):
     """
 
     def __init__(self, data: Any, *, x: str | None = None, y: str | None = None, color: str | None = "bits",
-                 task: Any = None, out_dir: str | Path | None = None, sign_with: str | Path | None = None) -> None:
+                 device: str | None = None, task: Any = None, out_dir: str | Path | None = None,
+                 sign_with: str | Path | None = None) -> None:
         import plotly.graph_objects as go
 
         from workbench import viz
+        from workbench.viz.words import device_words
 
         self.data = load_results(data)
         good = ok_rows(self.data)
@@ -120,6 +163,31 @@ class TradeoffExplorer(Panel):
                 raise WorkbenchError(f"TradeoffExplorer: {name}={value!r} is not a plottable column; have "
                                      f"{', '.join(cols)}.")
         wide = widgets.Layout(width="330px")
+        # -- the first row: device (+ duty cycle) and the bar
+        devices = [str(d) for d in present(good, "device")]
+        if device is not None and device not in devices:
+            raise WorkbenchError(f"TradeoffExplorer: no estimates for device {device!r}; have "
+                                 f"{', '.join(devices) or 'none'}.")
+        self.device = widgets.Dropdown(options=[(NO_DEVICE, None), *[(device_words(d), d) for d in devices]],
+                                       value=device, description="device", layout=wide)
+        self.device.observe(self._show_no_device, names="value")
+        self._show_no_device()
+        self.rate_hz = widgets.BoundedFloatText(value=5.0, min=0.001, max=100_000.0, step=1.0,
+                                                description="rate (Hz)", continuous_update=False,
+                                                layout=widgets.Layout(width="170px"))
+        self.battery_mah = widgets.BoundedIntText(value=2000, min=1, max=10_000_000, step=100,
+                                                  description="battery (mAh)", continuous_update=False,
+                                                  layout=widgets.Layout(width="210px"),
+                                                  style={"description_width": "initial"})
+        base = pd.to_numeric(good.get(f"baseline_{self.metric}", pd.Series(dtype=float)), errors="coerce").max()
+        self._baseline = float(base) if pd.notna(base) else None
+        lo = float(pd.to_numeric(good[self.metric], errors="coerce").min()) if self.metric in good else 0.0
+        bar = round(max(0.0, float(base) - 0.02), 3) if pd.notna(base) else 0.0
+        self.min_accuracy = widgets.FloatSlider(value=bar, min=round(min(lo, bar), 2) if np.isfinite(lo) else 0.0,
+                                                max=1.0, step=0.005, readout_format=".3f", continuous_update=False,
+                                                description=f"min {self.metric}", layout=wide,
+                                                style={"description_width": "initial"})
+        # -- advanced: axes and filters
         self.x = widgets.Dropdown(options=axis_options(cols), value=x, description="x", layout=wide)
         self.y = widgets.Dropdown(options=axis_options(cols), value=y, description="y", layout=wide)
         self.color = widgets.Dropdown(options=COLOR_BY, value=color, description="colour",
@@ -143,56 +211,61 @@ class TradeoffExplorer(Panel):
         self.prune = widgets.FloatRangeSlider(value=(0.0, top), min=0.0, max=max(top, 0.05), step=0.05,
                                               description="pruned", readout_format=".0%", continuous_update=False,
                                               layout=widgets.Layout(width="330px"))
-        devices = [str(d) for d in present(good, "device")]
-        self.device = widgets.Dropdown(options=devices or [("(no device estimates)", None)],
-                                       value=devices[0] if devices else None, description="device", layout=wide)
-        base = pd.to_numeric(good.get(f"baseline_{self.metric}", pd.Series(dtype=float)), errors="coerce").max()
-        lo = float(pd.to_numeric(good[self.metric], errors="coerce").min()) if self.metric in good else 0.0
-        bar = round(max(0.0, float(base) - 0.02), 3) if pd.notna(base) else 0.0
-        self.min_accuracy = widgets.FloatSlider(value=bar, min=round(min(lo, bar), 2) if np.isfinite(lo) else 0.0,
-                                                max=1.0, step=0.005, readout_format=".3f", continuous_update=False,
-                                                description=f"min {self.metric}", layout=wide,
-                                                style={"description_width": "initial"})
+        self.include_simulated = widgets.Checkbox(value=False, description="include simulated variants",
+                                                  indent=False, layout=widgets.Layout(width="240px"))
+        self.show_broken = widgets.Checkbox(value=False, description="show broken variants", indent=False,
+                                            layout=widgets.Layout(width="200px"))
+        # -- outputs
+        self.card = widgets.HTML(value="")
         self.summary = widgets.HTML(value="")
+        self.broken = widgets.HTML(value="")
         self.details = widgets.HTML(value=note_html("Click a point to see the variant's figures.", "#BAB0AC"))
         self.export = ExportBox(task=task, out_dir=out_dir, sign_with=sign_with)
         self.best: pd.Series | None = None
         self.best_per_runtime: dict[str, pd.Series] = {}
+        self.decision: Any = None
         self.selected: pd.Series | None = None
         self.shown = good
         self._good = good
-        self._columns = {  # filter columns computed once: every control change only compares arrays
-            "bits": bits_of(good).to_numpy(), "structure": structure_of(good).to_numpy(dtype=object),
-            "runtime": (good["runtime"].astype(str) if "runtime" in good else
-                        pd.Series("onnxruntime", index=good.index)).to_numpy(dtype=object),
-            "prune": pd.to_numeric(good["prune"], errors="coerce").fillna(0.0).to_numpy(float) if "prune" in good
-            else np.zeros(len(good)),
-            "device": (good["device"] if "device" in good else pd.Series(None, index=good.index)).to_numpy(
-                dtype=object),
-        }
+        self._card_key: Any = None
+        self._broken_key: Any = None
+        self._columns = _filter_columns(good, self.metric)  # computed once: each change only compares arrays
         self.updates = 0
         self.figure = go.FigureWidget(layout={"height": 480})
         self.facets = go.FigureWidget(layout={"height": 480})  # one panel per runtime, shown for view "facet"
         self._boxes = (widgets.Box([self.figure]), widgets.Box([self.facets], layout=widgets.Layout(display="none")))
-        controls = widgets.VBox([
-            widgets.HBox([self.x, self.y, self.color, self.view], layout=widgets.Layout(flex_flow="row wrap")),
-            widgets.HBox([self.bits, self.structure, self.runtime], layout=widgets.Layout(flex_flow="row wrap")),
-            widgets.HBox([self.prune, self.device, self.min_accuracy], layout=widgets.Layout(flex_flow="row wrap")),
-        ])
-        super().__init__([controls, self.summary, *self._boxes, self.details, self.export])
+        row = widgets.Layout(flex_flow="row wrap")
+        self._duty = widgets.HBox([self.rate_hz, self.battery_mah], layout=widgets.Layout(display="none"))
+        first = widgets.HBox([self.device, self._duty, self.min_accuracy], layout=row)
+        self.advanced = widgets.Accordion(children=[widgets.VBox([
+            widgets.HBox([self.x, self.y, self.color, self.view], layout=row),
+            widgets.HBox([self.bits, self.structure, self.runtime], layout=row),
+            widgets.HBox([self.prune, self.include_simulated, self.show_broken], layout=row),
+        ])], selected_index=None)
+        self.advanced.set_title(0, ADVANCED)
+        super().__init__([self.card, first, self.advanced, self.summary, *self._boxes, self.broken, self.details,
+                          self.export])
         self.add_class("wb-explorer")
         for name in ("x", "y", "color", "bits", "structure", "runtime", "prune", "device", "min_accuracy", "figure",
-                     "summary", "details", "view", "facets"):
+                     "summary", "details", "view", "facets", "card", "rate_hz", "battery_mah", "advanced",
+                     "include_simulated", "show_broken", "broken"):
             getattr(self, name).add_class("wb-" + name.replace("_", "-"))  # stable hooks for browser tests
         for w in (self.x, self.y, self.color, self.bits, self.structure, self.runtime, self.prune, self.device,
-                  self.min_accuracy, self.view):
+                  self.min_accuracy, self.view, self.rate_hz, self.battery_mah, self.include_simulated,
+                  self.show_broken):
             w.observe(self.guard(self._changed), names="value")
         self.guard(self.update)()
 
     # ------------------------------------------------------------------------------------------ data
 
+    def _show_no_device(self, change: Any = None) -> None:
+        """Keep "(this machine, measured)" selected for value None (a Dropdown shows None as no selection)."""
+        if self.device.value is None and self.device.index is None:
+            self.device.index = 0
+
     def filtered(self) -> pd.DataFrame:
-        """The rows the controls keep (errors dropped; one device when the frame has several)."""
+        """The rows the controls keep (errors dropped; the chosen device's rows, or one row per variant and
+        runtime — its measurements — with no device)."""
         c = self._columns
         keep = np.isin(c["bits"], list(self.bits.value)) & np.isin(c["structure"], list(self.structure.value))
         keep &= np.isin(c["runtime"], list(self.runtime.value))
@@ -200,65 +273,81 @@ class TradeoffExplorer(Panel):
             keep &= c["runtime"] == self.view.value
         lo, hi = self.prune.value
         keep &= (c["prune"] >= lo - 1e-9) & (c["prune"] <= hi + 1e-9)
-        if self.device.value is not None:
-            keep &= c["device"] == self.device.value
+        keep &= c["device"] == self.device.value if self.device.value is not None else c["measured"]
         return self._good[keep]
 
-    def _objective(self) -> str:
-        from workbench.viz import maximized
-
-        for c in (self.x.value, self.y.value):
-            if not maximized(c):
-                return c
+    def objective(self) -> str:
+        """The column the best is ranked by: this machine's median latency, or the device's estimate."""
         return "latency_ms_est" if self.device.value is not None else "latency_ms_p50"
 
-    def _best(self, d: pd.DataFrame) -> tuple[pd.Series | None, str]:
-        """The best row under the bar (lowest value on the chart's cost axis), and a sentence about it.
+    def _rule(self) -> dict[str, Any]:
+        """`workbench.best`'s keywords for the controls' rule."""
+        rule: dict[str, Any] = {"min_accuracy": self.min_accuracy.value, "metric": self.metric,
+                                "objective": self.objective(), "realized_only": not self.include_simulated.value}
+        if self.device.value is not None:
+            rule["device"] = self.device.value
+        return rule
 
-        With a device, only variants that fit it count. The objective is the chart's own column (measured
-        latency stays measured), so the ringed point is the lowest on the axis the user is looking at.
-        """
-        import workbench
-        from workbench.viz import axis_label
+    def _decide(self, d: pd.DataFrame) -> None:
+        """The decision card, the best row (the card's), the best per runtime and the summary for the shown rows;
+        recomputed only when one of their inputs changes (not for an axis or colour change)."""
+        from workbench.sweeps.decision import decide_or_none
 
-        if d.empty or self.metric not in d:
-            return None, ""
-        obj = self._objective()
-        rows, where = d, ""
-        if self.device.value is not None and "fits" in d:
-            rows = d[d["fits"].map(lambda v: bool(v) if isinstance(v, (bool, np.bool_)) else v == 1)]
-            where = f" that fit {html.escape(str(self.device.value))}"
-        try:
-            if rows.empty:
-                raise WorkbenchError(f"none of the shown variants fits {self.device.value}")
-            row = workbench.best(rows, min_accuracy=self.min_accuracy.value, metric=self.metric, objective=obj)
-        except WorkbenchError as e:
-            first = str(e).split("\n")[0].replace("best: ", "").rstrip(":")
-            return None, note_html(f"No best variant: {html.escape(first)}. Lower the {self.metric} bar or widen "
-                                   "the filters.", "#F58518")
-        text = (f"<b>Best: {html.escape(str(row['variant']))}</b> on {html.escape(runtime_name(row.get('runtime')))} — "
-                f"{self.metric} {fmt(row.get(self.metric))}, {html.escape(axis_label(obj, self.device.value))} "
-                f"{fmt(row.get(obj))}: the lowest among the {len(d)} shown variants{where} with {self.metric} ≥ "
-                f"{self.min_accuracy.value:.3f} (ringed).")
+        dev = self.device.value
+        duty = (self.rate_hz.value, self.battery_mah.value) if dev is not None else (None, None)
+        key = (d.index.to_numpy().tobytes(), dev, self.min_accuracy.value, duty, self.include_simulated.value)
+        if key == self._card_key:
+            return
+        self._card_key = key
+        self.best_per_runtime = {}
+        self.decision = decide_or_none(d, device=dev, min_accuracy=self.min_accuracy.value, metric=self.metric,
+                                       rate_hz=duty[0], battery_mah=duty[1],
+                                       realized_only=not self.include_simulated.value)
+        self.card.value = self.decision.html()
+        self.best = self.decision.row
+        self.summary.value = self._summary(d)
+
+    def _summary(self, d: pd.DataFrame) -> str:
+        """How the best was chosen, in one sentence (and the best per runtime when several are shown)."""
+        from workbench.viz.words import device_words, latency_words, value_words, variant_words
+
+        row, dev, obj = self.best, self.device.value, self.objective()
+        simulated = int(self._columns["simulated"][self._good.index.get_indexer(d.index)].sum())
+        left_out = "" if not simulated or self.include_simulated.value else (
+            f"; {simulated} simulated variant{'s' if simulated != 1 else ''} left out (the compression is not "
+            "executed: the file that runs is float)")
+        bar = f"{self.metric} ≥ {value_words(self.min_accuracy.value, self.metric)}"
+        if row is None:
+            return note_html(f"No best variant: {html.escape(self.decision.text)} Lower the {self.metric} bar, "
+                             f"widen the filters or include simulated variants (Advanced){left_out}.", "#F58518")
+        where = f"on {device_words(dev)} (estimated)" if dev else "on this machine (measured)"
+        pool = f"the {len(d)} shown variants" + (f" that fit {device_words(dev)}" if dev else "")
+        text = (f"<b>Best: {html.escape(variant_words(row))}</b> ({html.escape(str(row['variant']))}) on "
+                f"{html.escape(runtime_name(row.get('runtime')))} — {self.metric} "
+                f"{html.escape(value_words(row.get(self.metric), self.metric))}, "
+                f"{html.escape(latency_words(row.get(obj)))} per inference {where}: the fastest of {pool} with "
+                f"{html.escape(bar)}{left_out} (ringed).")
         if "runtime" in d and d["runtime"].nunique() > 1:
-            text += "<br>" + self._per_runtime(rows, obj)
-        return row, note_html(text, "#2CA02C")
+            text += "<br>" + self._per_runtime(d, obj)
+        return note_html(text, "#2CA02C")
 
     def _per_runtime(self, rows: pd.DataFrame, obj: str) -> str:
         """The best variant on each runtime shown (`workbench.best` with ``runtime=``), in one line."""
         import workbench
+        from workbench.viz.words import latency_words
 
         self.best_per_runtime = {}
         parts = []
         for rt in facet_values(rows):
             try:
-                r = workbench.best(rows, runtime=rt, min_accuracy=self.min_accuracy.value, metric=self.metric,
-                                   objective=obj)
-            except WorkbenchError:
-                parts.append(f"{html.escape(runtime_name(rt))}: none passes")
+                r = workbench.best(rows, runtime=rt, **self._rule())
+            except WorkbenchError as e:
+                why = "only simulated variants pass" if "simulated" in str(e) else "none passes"
+                parts.append(f"{html.escape(runtime_name(rt))}: {why}")
                 continue
             self.best_per_runtime[rt] = r
-            parts.append(f"{html.escape(runtime_name(rt))}: {html.escape(str(r['variant']))} {fmt(r.get(obj))}")
+            parts.append(f"{html.escape(runtime_name(rt))}: {html.escape(str(r['variant']))} "
+                         f"{html.escape(latency_words(r.get(obj)))}")
         return "Best per runtime — " + "; ".join(parts) + "."
 
     # --------------------------------------------------------------------------------------- updates
@@ -267,40 +356,78 @@ class TradeoffExplorer(Panel):
         self.update()
 
     def update(self) -> None:
-        """Re-filter and update the chart in place (called by every control)."""
-        from workbench import viz
-
+        """Re-filter, choose the best, and update the card and the chart in place (called by every control)."""
         d = self.filtered()
         self.shown = d
         self.updates += 1
+        self._duty.layout.display = "none" if self.device.value is None else None
         if d.empty:
-            self.best = None
+            self.best, self.decision, self._card_key, self.best_per_runtime = None, None, None, {}
             self.summary.value = note_html("No variant matches the filters; widen them.", "#F58518")
+            self.card.value = note_html("No variant matches the filters; widen them (Advanced).", "#F58518")
+            self.broken.value, self._broken_key = "", None
             for fig in (self.figure, self.facets):
                 with fig.batch_update():
                     for t in fig.data:
                         t.x, t.y = [], []
                     fig.layout.title.text = "No variant matches the filters"
             return
-        self.best_per_runtime = {}
-        self.best, self.summary.value = self._best(d)
+        self._decide(d)
+        plot, axis, rng = self._region(d)
         highlight = None if self.best is None else self.best.get("key", self.best.name)
         facet = self.view.value == "facet"
         self._boxes[0].layout.display, self._boxes[1].layout.display = ("none", None) if facet else (None, "none")
-        if facet:
-            from workbench.viz.facets import pareto_facets
+        shown = self.facets if facet else self.figure
+        with shown.batch_update():  # the traces and the axis range reach the browser in one message
+            if facet:
+                from workbench.viz.facets import pareto_facets
 
-            rings = [r.get("key", r.name) for r in self.best_per_runtime.values()] or highlight
-            pareto_facets(d, x=self.x.value, y=self.y.value, color=self.color.value, device=self.device.value,
-                          panels=self.runtimes, highlight=rings, fig=self.facets)
-            shown = self.facets
-        else:
-            viz.update_pareto(self.figure, d, x=self.x.value, y=self.y.value, color=self.color.value,
-                              device=self.device.value, highlight=highlight)
-            shown = self.figure
+                rings = [r.get("key", r.name) for r in self.best_per_runtime.values()] or highlight
+                pareto_facets(plot, x=self.x.value, y=self.y.value, color=self.color.value,
+                              device=self.device.value, panels=self.runtimes, highlight=rings, fig=self.facets)
+            else:
+                from workbench import viz
+
+                viz.update_pareto(self.figure, plot, x=self.x.value, y=self.y.value, color=self.color.value,
+                                  device=self.device.value, highlight=highlight)
+            if axis is not None:
+                (shown.update_yaxes if axis == "y" else shown.update_xaxes)(range=list(rng) if rng else None)
         for trace in shown.data:
             if trace.customdata is not None:  # variant points carry their row keys (legend and ring traces do not)
                 trace.on_click(self.guard(self._clicked))
+
+    def _region(self, d: pd.DataFrame) -> tuple[pd.DataFrame, str | None, tuple[float, float] | None]:
+        """The rows to plot (broken variants left out unless `show_broken`), the metric's axis and its range;
+        fills `broken` with the variants left out."""
+        from workbench.viz.words import variant_words
+
+        axis = "y" if self.y.value == self.metric else "x" if self.x.value == self.metric else None
+        if axis is None:
+            self.broken.value, self._broken_key = "", None
+            return d, None, None
+        values = self._columns["value"][self._good.index.get_indexer(d.index)]
+        low = f"{self.metric}_low" if f"{self.metric}_low" in d else None
+        high = f"{self.metric}_high" if f"{self.metric}_high" in d else None
+        keep, rng, cut = decision_region(
+            values, baseline=self._baseline, bar=self.min_accuracy.value,
+            lows=pd.to_numeric(d[low], errors="coerce").to_numpy(float) if low else None,
+            highs=pd.to_numeric(d[high], errors="coerce").to_numpy(float) if high else None)
+        out = d[~keep]
+        if out.empty or cut is None:
+            self.broken.value, self._broken_key = "", None
+            return d, axis, rng
+        key = (out.index.to_numpy().tobytes(), cut, self.show_broken.value)
+        if key != self._broken_key:  # the note is words per row: only when the broken rows change
+            self._broken_key = key
+            names = sorted({f"{variant_words(r)} ({fmt(r.get(self.metric) * 100, '.0f')} %)"
+                            for _, r in out.iterrows()})
+            n = len(out.drop_duplicates(subset=[c for c in ("variant", "runtime") if c in out]))
+            what = f"{n} variant{'s' if n != 1 else ''} below {cut * 100:.0f} % {html.escape(self.metric)}"
+            listed = html.escape("; ".join(names[:8]) + (f"; and {len(names) - 8} more" if len(names) > 8 else ""))
+            self.broken.value = note_html(
+                f"Showing {what}: {listed}." if self.show_broken.value else
+                f"{what} not shown: {listed}. Tick “show broken variants” under Advanced to plot them.", "#BAB0AC")
+        return (d, axis, None) if self.show_broken.value else (d[keep], axis, rng)
 
     def _clicked(self, trace: Any, points: Any, state: Any = None) -> None:
         if not points.point_inds:
@@ -312,29 +439,92 @@ class TradeoffExplorer(Panel):
         """Show the details of the row with this `key` (what clicking its point does) and offer its export."""
         row = row_by_key(self.data, key)
         self.selected = row
-        self.details.value = details_html(row, self.metric)
-        self.export.set_row(row)
+        self.details.value = details_html(row, self.metric, device=self.device.value is not None)
+        dev = self.device.value
+        self.export.set_row(row, self.data, device=dev, metric=self.metric, min_accuracy=self.min_accuracy.value,
+                            rate_hz=self.rate_hz.value if dev else None,
+                            battery_mah=self.battery_mah.value if dev else None)
         return row
 
 
-def details_html(row: pd.Series, metric: str = "accuracy") -> str:
-    """One variant's configs, measured figures and device estimates as an HTML table."""
-    base = row.get(f"baseline_{metric}")
+def _filter_columns(good: pd.DataFrame, metric: str) -> dict[str, np.ndarray]:
+    """The arrays `TradeoffExplorer.filtered` compares, computed once per frame."""
+    n = len(good)
+    runtime = good["runtime"].astype(str) if "runtime" in good else pd.Series("onnxruntime", index=good.index)
+    device = good["device"] if "device" in good else pd.Series(None, index=good.index)
+    # with no device: one row per variant x runtime (the measurements repeat on every device's row), the
+    # device-less row where the sweep has one
+    ident = pd.DataFrame({c: good[c].astype(str).to_numpy() for c in ("task", "variant") if c in good})
+    ident["runtime"] = runtime.to_numpy()
+    order = np.argsort(device.notna().to_numpy(), kind="stable")
+    measured = np.zeros(n, bool)
+    measured[order[~ident.iloc[order].duplicated().to_numpy()]] = True
+    realized = good["realized"] if "realized" in good else pd.Series(True, index=good.index)
+    return {
+        "bits": bits_of(good).to_numpy(), "structure": structure_of(good).to_numpy(dtype=object),
+        "runtime": runtime.to_numpy(dtype=object),
+        "prune": pd.to_numeric(good["prune"], errors="coerce").fillna(0.0).to_numpy(float) if "prune" in good
+        else np.zeros(n),
+        "device": device.to_numpy(dtype=object), "measured": measured,
+        "simulated": ~realized.map(lambda v: isinstance(v, (bool, np.bool_, int, float)) and v == v  # as best()
+                                   and bool(v)).to_numpy(bool),
+        "value": pd.to_numeric(good[metric], errors="coerce").to_numpy(float) if metric in good
+        else np.full(n, np.nan),
+    }
+
+
+DETAILS = (
+    ("runtime", "runtime", None), ("realization", "runs as", None), ("prune", "fraction pruned", ".0%"),
+    ("structure", "pruning structure", None), ("bits", "weight bits", ".0f"), ("recover", "recovery steps", ".0f"),
+    ("fidelity", "agreement with the original", ".4f"),
+    ("latency_ms_p50", "latency, median (measured, ms)", ".4g"), ("latency_ms_p90", "latency, p90 (measured, ms)",
+                                                                   ".4g"),
+    ("size_bytes", "file size (measured)", "size"), ("size_deflated_bytes", "zipped (measured)", "size"),
+    ("params_nonzero", "non-zero parameters", ",.0f"), ("macs", "multiply-adds per inference", ",.0f"),
+    ("peak_mem_bytes", "peak memory (measured)", "size"),
+)
+DEVICE_DETAILS = (
+    ("latency_ms_est", "latency (est., ms)", ".4g"), ("energy_mj_est", "energy per inference (est., mJ)", ".4g"),
+    ("power_w_est", "power while busy (est., W)", ".3g"), ("battery_h_est", "battery life (est., h)", ".3g"),
+    ("fits", "fits in memory", None), ("reason", "why not", None),
+)
+
+
+def _cell(row: pd.Series, col: str, spec: str | None) -> str:
+    from workbench.viz.words import size_words
+
+    v = row.get(col)
+    if col == "runtime":
+        return html.escape(runtime_name(v))
+    if spec == "size":
+        return html.escape(size_words(float(v)))
+    return fmt(v, spec) if spec else fmt(v)
+
+
+def details_html(row: pd.Series, metric: str = "accuracy", *, device: bool = True) -> str:
+    """One variant's configs, measured figures and (with `device`) device estimates as an HTML table, in words:
+    the variant's plain name, the metric with its interval and how it compares with the original."""
+    from workbench.viz.words import metric_words, noise_words, variant_words
+
     value = row.get(metric)
-    delta = ""
-    if value is not None and base is not None and pd.notna(value) and pd.notna(base):
-        delta = f" ({float(value) - float(base):+.4f} against the original {float(base):.4f})"
-    rows = [(metric + " (measured)", fmt(value) + delta)]
-    rows += [(label, fmt(row.get(col), spec) if spec else fmt(row.get(col)))
-             for col, label, spec in DETAILS if col in row and row.get(col) is not None and not _nan(row.get(col))]
-    if row.get("device") is not None and not _nan(row.get("device")):
+    text = "–"
+    if value is not None and not _nan(value):
+        text = html.escape(metric_words(row, metric))
+        base = row.get(f"baseline_{metric}")
+        if base is not None and not _nan(base):
+            text += f" — {html.escape(noise_words(row, metric)[1])}"
+    rows = [(f"{metric} (measured)", text)]
+    rows += [(label, _cell(row, col, spec)) for col, label, spec in DETAILS
+             if col in row and row.get(col) is not None and not _nan(row.get(col))]
+    if device and row.get("device") is not None and not _nan(row.get("device")):
         est = [(label, fmt(row.get(col), spec) if spec else fmt(row.get(col)))
                for col, label, spec in DEVICE_DETAILS if col in row and not _nan(row.get(col))
                and row.get(col) != ""]
         rows += [(f"on {row.get('device')}", "")] + est
     if row.get("error") is not None and not _nan(row.get("error")):
         rows.append(("error", html.escape(str(row.get("error")))))
-    return ("<div class='wb-variant'>" + table_html(rows, f"Variant: {row.get('variant')}") + "</div>")
+    title = f"Variant: {variant_words(row)} ({row.get('variant')})"
+    return "<div class='wb-variant'>" + table_html(rows, title) + "</div>"
 
 
 def _nan(v: Any) -> bool:

@@ -2,20 +2,88 @@
 
 Used under a clicked point in `TradeoffExplorer` and on its own in `ExportPanel` (the export report dashboard).
 The variant is rebuilt from its row (`workbench.ui.data.variant_handle`) and exported with `workbench.export`;
-a parity failure is shown in the box with its figures (nothing is written then).
+a parity failure is shown in the box with its figures (nothing is written then). Above the controls, the decision
+card of the row being exported (`row_decision`): what it gains against the original, in plain words.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
 from workbench.ui.base import Panel, fmt, note_html, table_html
+from workbench.viz.style import runtime_name
+
+
+def row_decision(data: pd.DataFrame, row: pd.Series, *, device: str | None = None, metric: str | None = None,
+                 min_accuracy: float | None = None, rate_hz: float | None = None,
+                 battery_mah: float | None = None) -> Any:
+    """The decision card (`workbench.sweeps.decision.Decision`) of one chosen row rather than the best one.
+
+    `decide` is given the row's own rows (its variant on its runtime) as the only candidates and the original's
+    rows to compare against: those are marked simulated (``realized=False``), so `decide` never picks them but
+    still names them as the original. A simulated row is described on its own (no original to compare with:
+    `decide` would choose the original) and its card says it is simulated. The bar is `min_accuracy` when the
+    row reaches it, else the row's own value (a card for a row below the bar would otherwise say nothing).
+
+    Example:
+        >>> card = row_decision(df, df[df.variant == "q8"].iloc[0])
+        >>> card.headline, card.row["variant"]
+        ('Exporting Not pruned, 8-bit (ONNX Runtime) — figures on this machine (measured)', 'q8')
+    """
+    from workbench.sweeps.analysis import LOWER_IS_BETTER
+    from workbench.sweeps.decision import decide_or_none
+    from workbench.sweeps.frame import error_mask, primary_metric
+
+    metric = metric or primary_metric(data) or "accuracy"
+    same = pd.Series(True, index=data.index)
+    for col in ("variant", "runtime", "task"):
+        if col in data and col in row.index:
+            same &= data[col].astype(str) == str(row[col])
+    own = data[same & ~error_mask(data)]
+    simulated = is_simulated(row)
+    frame = own
+    if not simulated and row.get("variant") != "baseline":
+        base = data[(data["variant"] == "baseline") & ~same & ~error_mask(data)]
+        if "runtime" in base and "runtime" in row.index:
+            base = base[base["runtime"].astype(str) == str(row["runtime"])]
+        frame = pd.concat([own, base.assign(realized=False)], ignore_index=True)  # compared with, never chosen
+    value = pd.to_numeric(pd.Series([row.get(metric)]), errors="coerce").iloc[0]
+    value = float(value) if pd.notna(value) else None
+    if metric in LOWER_IS_BETTER:
+        bars = {"max_metric": value}
+    else:
+        reaches = min_accuracy is not None and value is not None and value >= min_accuracy
+        bars = {"min_accuracy": min_accuracy if reaches or value is None else value}
+    card = decide_or_none(frame, device=device, metric=metric, rate_hz=rate_hz if device else None,
+                          battery_mah=battery_mah if device else None, realized_only=not simulated, **bars)
+    if card.ok:  # the card of the row being exported, not a recommendation
+        from workbench.viz.words import device_words, variant_words
+
+        where = f"on {device_words(device)} (estimated)" if device else "on this machine (measured)"
+        card = replace(card, headline=f"Exporting {variant_words(card.row)} ({runtime_name(card.row.get('runtime'))})"
+                                      f" — figures {where}")
+    return card
+
+
+def is_simulated(row: pd.Series) -> bool:
+    """Whether the row's compression is only simulated (``realized`` not True, as `workbench.best` reads it).
+
+    Example:
+        >>> is_simulated(pd.Series({"realized": False})), is_simulated(pd.Series({"realized": True}))
+        (True, False)
+    """
+    if "realized" not in row.index:
+        return False
+    v = row["realized"]
+    return not (isinstance(v, (bool, np.bool_, int, float)) and v == v and bool(v))
 
 
 def suggest_target(row: pd.Series | None) -> str:
@@ -71,6 +139,8 @@ class ExportBox(Panel):
         self.row: pd.Series | None = None
         self.artifact: Any = None
         self.heading = widgets.HTML(value=note_html("Click a point to choose a variant to export.", "#BAB0AC"))
+        self.card = widgets.HTML(value="")
+        self.decision: Any = None
         self.target = widgets.Dropdown(options=[(f"{n} — {t.description}", n) for n, t in TARGETS.items()],
                                        value="onnx", description="target", layout=widgets.Layout(width="420px"))
         self.sign = widgets.Checkbox(value=True, description="sign the manifest", indent=False,
@@ -83,22 +153,36 @@ class ExportBox(Panel):
         self.button.on_click(self.guard(self._export))
         controls = widgets.HBox([self.target, self.sign, self.out_dir, self.button],
                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        super().__init__([self.heading, controls, self.report])
+        super().__init__([self.card, self.heading, controls, self.report])
         self.add_class("wb-export-box")
-        for name in ("target", "sign", "out_dir", "button", "report"):
+        for name in ("target", "sign", "out_dir", "button", "report", "card"):
             getattr(self, name).add_class("wb-export-" + name.replace("_", "-"))
 
-    def set_row(self, row: pd.Series | None) -> None:
-        """Choose the variant to export (a results row); suggests the matching target."""
+    def set_row(self, row: pd.Series | None, data: pd.DataFrame | None = None, **card: Any) -> None:
+        """Choose the variant to export (a results row); suggests the matching target. With `data` (the results
+        the row comes from), the box shows the row's decision card (`row_decision`; `card` are its keywords:
+        device, metric, min_accuracy, rate_hz, battery_mah)."""
         self.row = row
         self.button.disabled = row is None
         self.report.value = ""
+        self.decision = None
+        self.card.value = ""
         if row is None:
             self.heading.value = note_html("Click a point to choose a variant to export.", "#BAB0AC")
             return
+        from workbench.viz.words import variant_words
+
         self.target.value = suggest_target(row)
-        self.heading.value = note_html(f"Export <b>{html.escape(str(row.get('variant')))}</b> "
-                                       f"(measured on {html.escape(str(row.get('runtime')))})")
+        if data is not None:
+            self.decision = row_decision(data, row, **card)
+            self.card.value = self.decision.html()
+        simulated = is_simulated(row)
+        note = (" — <b>simulated</b>: the runtime has no kernel for its compression, so the exported file runs "
+                "as float" if simulated else "")
+        self.heading.value = note_html(f"Export <b>{html.escape(variant_words(row))}</b> "
+                                       f"({html.escape(str(row.get('variant')))}, measured on "
+                                       f"{html.escape(runtime_name(row.get('runtime')))}){note}",
+                                       "#F58518" if simulated else "#4C78A8")
 
     def _key(self, out: Path) -> tuple[Path | None, Path | None]:
         from workbench.artifacts import keys

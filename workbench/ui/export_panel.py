@@ -1,5 +1,5 @@
-"""`ExportPanel`: pick a variant of a sweep (the best one by default), export it, read the parity report and the
-signed manifest. The export report dashboard is this panel."""
+"""`ExportPanel`: pick a variant of a sweep (the best one by default), read its decision card, export it, read the
+parity report and the signed manifest. The export report dashboard is this panel."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ class ExportPanel(Panel):
         min_accuracy: the bar for the default choice (default: the original model's metric − 0.02).
 
     Attributes:
+        card: the decision card of the variant being exported (at the top; `workbench.ui.export_box.row_decision`):
+            what it gains against the original, in plain words, on this machine (measured).
         variant: dropdown of variants (``label on runtime``); its value is a row key.
         details: the chosen variant's figures. export: the `ExportBox` (target, sign, folder, button, report).
 
@@ -58,11 +60,14 @@ class ExportPanel(Panel):
             default = str(pick["key"])
         except (WorkbenchError, KeyError):
             pass
+        self.bar = bar
         self.variant = widgets.Dropdown(options=options, value=default, description="variant",
                                         layout=widgets.Layout(width="420px"))
         self.details = widgets.HTML(value="")
         self.export = ExportBox(task=task, out_dir=out_dir, sign_with=sign_with, show_manifest=True)
-        super().__init__([self.variant, self.details, self.export])
+        self.card = self.export.card  # the box's card, shown at the top of the panel
+        self.export.children = tuple(c for c in self.export.children if c is not self.card)
+        super().__init__([self.card, self.variant, self.details, self.export])
         self.add_class("wb-export")
         self.variant.add_class("wb-export-variant")
         self.details.add_class("wb-export-details")
@@ -72,5 +77,5 @@ class ExportPanel(Panel):
     def update(self) -> None:
         """Show the chosen variant and make it the one to export."""
         row = self.data[self.data["key"].astype(str) == self.variant.value].iloc[0]
-        self.details.value = details_html(row, self.metric)
-        self.export.set_row(row)
+        self.details.value = details_html(row, self.metric, device=False)
+        self.export.set_row(row, self.data, metric=self.metric, min_accuracy=self.bar)

@@ -316,11 +316,15 @@ def estimate_vs_measured(
 
 DEVICE_ESTIMATES: tuple[tuple[str, str], ...] = (
     ("latency_ms_est", "latency (est., ms)"), ("energy_mj_est", "energy per inference (est., mJ)"),
-    ("power_w_est", "power (est., W)"), ("battery_h_est", "battery life (est., h)"))
-"""The estimate columns `device_compare` draws (column, words with units), in panel order."""
+    ("power_w_est", "power while busy (est., W)"), ("power_w_at_rate_est", "average power at the rate (est., W)"),
+    ("battery_h_est", "battery life (est., h)"))
+"""The estimate columns `device_compare` draws (column, words with units), in panel order: each panel appears
+when the rows have values for it (average power and battery life need a rate and a battery,
+`workbench.hardware.duty.duty_cycle`)."""
 
 
-def device_compare(d: pd.DataFrame, variant: str, *, fig: Any = None) -> "go.Figure":
+def device_compare(d: pd.DataFrame, variant: str, *, fig: Any = None,
+                   titles: dict[str, str] | None = None) -> "go.Figure":
     """One variant on each device: bars per device for each estimate column that has values; hatched bars: the
     variant does not fit the device's memory.
 
@@ -328,11 +332,13 @@ def device_compare(d: pd.DataFrame, variant: str, *, fig: Any = None) -> "go.Fig
         d: the variant's rows, one per device (``device``, the `DEVICE_ESTIMATES` columns, ``fits``).
         variant: its name (for the title).
         fig: a `go.FigureWidget` to update in place.
+        titles: panel titles that replace `DEVICE_ESTIMATES`' words, by column (e.g. the rate and battery of the
+            average-power and battery-life panels).
 
     Example:
         >>> fig = device_compare(df[df.variant == "q8"], "q8")
         >>> [t.name for t in fig.data]
-        ['latency (est., ms)', 'energy per inference (est., mJ)', 'power (est., W)']
+        ['latency (est., ms)', 'energy per inference (est., mJ)', 'power while busy (est., W)']
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -344,8 +350,8 @@ def device_compare(d: pd.DataFrame, variant: str, *, fig: Any = None) -> "go.Fig
     names = d["device"].astype(str).tolist()
     fits = d["fits"].map(lambda v: bool(v) if v is not None and not (isinstance(v, float) and np.isnan(v))
                          else False).tolist() if "fits" in d else [True] * len(d)
-    new = make_subplots(rows=1, cols=len(cols), subplot_titles=[label for _, label in cols],
-                        horizontal_spacing=0.08)
+    new = make_subplots(rows=1, cols=len(cols), subplot_titles=[(titles or {}).get(c, t) for c, t in cols],
+                        horizontal_spacing=0.08 if len(cols) < 5 else 0.06)
     for i, (c, label) in enumerate(cols, start=1):
         values = pd.to_numeric(d[c], errors="coerce").to_numpy(float)
         new.add_trace(go.Bar(

@@ -84,7 +84,7 @@ def legend_traces(groups: list[tuple[Any, str, str, np.ndarray]], column: str | 
         out += [item(STRUCTURE_NAMES[k] + ("" if k == "none" else " pruning"), "#888888", sym, k in present,
                      f"symbol:{k}") for k, sym in STRUCTURE_SYMBOLS.items()]
     simulated = any(str(x).endswith("-open") for x in symbols)
-    out.append(item("hollow: simulated", "#888888", "circle-open", simulated, "symbol:simulated"))
+    out.append(item("hollow: simulated (runs as float here)", "#888888", "circle-open", simulated, "symbol:simulated"))
     return out
 
 

@@ -118,6 +118,7 @@ _LABELS = {
     "kv_cache_bytes": "KV cache at 512 tokens (bytes)",
     "tokens_per_s_est": "tokens per second, decode (est.)",
     "energy_mj_per_token_est": "energy per token (est., mJ)",
+    "latency_ms_p10": "latency, 10th percentile (measured, ms)",
     "latency_ms_p50": "latency, median (measured, ms)",
     "latency_ms_p90": "latency, 90th percentile (measured, ms)",
     "latency_ms_p99": "latency, 99th percentile (measured, ms)",
@@ -138,6 +139,9 @@ _LABELS = {
     "bits_effective": "bits per weight (computed)",
     "prune": "fraction pruned",
 }
+SAMPLED_METRICS = frozenset({"accuracy", "f1", "fidelity", "perplexity", "agreement", "pass_rate", "cosine",
+                             "frame_accuracy"})
+"""The metrics the built-in tasks measure on a sample, each with a 95 % interval (``<metric>_low`` / ``_high``)."""
 _MAXIMIZE = {"accuracy", "f1", "fidelity", "battery_h_est", "auc", "precision", "recall", "cosine", "prune"}
 _MINIMIZE_PREFIXES = ("latency", "size", "energy", "power", "params", "macs", "weight_bytes", "peak_mem", "bits",
                       "perplexity", "ttft", "kv_cache")
@@ -151,13 +155,23 @@ def is_estimate(column: str) -> bool:
 def axis_label(column: str, device: str | None = None) -> str:
     """Plain words with units, saying whether the figure is measured or estimated (and on which device).
 
+    An interval column (``accuracy_low``) is named as the bound of its metric; it is drawn as an error bar, not
+    offered as an axis of its own.
+
     Example:
+        >>> axis_label("accuracy_low")
+        'accuracy, lower end of the 95 % interval (measured)'
+
         >>> axis_label("latency_ms_est", "raspberry-pi-4")
         'latency (est., ms) on raspberry-pi-4'
         >>> axis_label("latency_ms_p50")
         'latency, median (measured, ms)'
     """
     text = _LABELS.get(column)
+    bound = next((s for s in ("_low", "_high") if column.endswith(s)), None)
+    if text is None and bound and column[: -len(bound)] in SAMPLED_METRICS:
+        stem = axis_label(column[: -len(bound)]).split(" (")[0].split(", lower is better")[0]
+        text = f"{stem}, {'lower' if bound == '_low' else 'upper'} end of the 95 % interval (measured)"
     if text is None:
         if column.startswith("baseline_"):
             text = f"{column[len('baseline_'):].replace('_', ' ')} of the original model (measured)"
@@ -172,7 +186,7 @@ def axis_label(column: str, device: str | None = None) -> str:
 
 SHORT_AXIS = {"energy_mj_est": "energy (est., mJ)", "power_w_est": "power (est., W)",
                "battery_h_est": "battery life (est., h)", "latency_ms_est": "latency (est., ms)"}
-_SHORT = {"latency_ms_p50": "median latency", "latency_ms_p90": "90th-percentile latency",
+_SHORT = {"latency_ms_p10": "10th-percentile latency", "latency_ms_p50": "median latency", "latency_ms_p90": "90th-percentile latency",
           "latency_ms_p99": "99th-percentile latency", "latency_ms_mean": "mean latency",
           "latency_ms_est": "estimated latency", "energy_mj_est": "estimated energy per inference",
           "power_w_est": "estimated power", "battery_h_est": "estimated battery life"}

@@ -71,8 +71,10 @@ def pareto_scatter(
 
     Colour is `color` (bit-width by default, from the shared palette), the marker symbol the pruning structure,
     and a hollow marker a variant whose compression the runtime only simulates. The Pareto front (the variants
-    nothing beats on both axes) is a step line. Hovering a point shows its configs and figures; each point's
-    `customdata` is its row `key` (for click handlers).
+    nothing beats on both axes) is a step line. Error bars show the noise: a metric's 95 % interval
+    (``<metric>_low`` .. ``<metric>_high``, e.g. ``accuracy_low``) and the median latency's spread
+    (``latency_ms_p10`` .. ``latency_ms_p90``) wherever the frame has those columns. Hovering a point shows its
+    configs and figures (with their intervals); each point's `customdata` is its row `key` (for click handlers).
 
     Args:
         df: results frame.
@@ -102,6 +104,7 @@ def pareto_scatter(
     d = p.df
     xs = pd.to_numeric(d[x], errors="coerce").to_numpy(float)
     ys = pd.to_numeric(d[y], errors="coerce").to_numpy(float)
+    ex, ey = error_bounds(d, x, xs), error_bounds(d, y, ys)
     senses = senses_of([x, y], maximize, minimize)
     front = pareto_mask(np.column_stack([xs, ys]), senses)
     order = np.lexsort((ys[front] * (1 if senses[1] else -1), xs[front]))
@@ -118,6 +121,7 @@ def pareto_scatter(
         traces.append(go.Scatter(
             x=xs, y=ys, mode="markers", name="variants", customdata=keys, hovertext=hover,
             hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
+            error_x=error_bars(ex, None, "#999999"), error_y=error_bars(ey, None, "#999999"),
             marker={"color": pd.to_numeric(d[color], errors="coerce").to_numpy(float), "colorscale": "Viridis",
                     "symbol": symbols, "size": 10, "colorbar": {"title": {"text": axis_label(color, p.device)}}}))
     else:
@@ -126,6 +130,7 @@ def pareto_scatter(
             traces.append(go.Scatter(
                 x=xs[mask], y=ys[mask], mode="markers", name=name, customdata=keys[mask], hovertext=hover[mask],
                 hovertemplate="%{hovertext}<extra></extra>", showlegend=False, legendgroup=name,
+                error_x=error_bars(ex, mask, colour), error_y=error_bars(ey, mask, colour),
                 marker={"color": colour, "symbol": symbols[mask], "size": 10,
                         "line": {"width": 1.5, "color": colour}}))
     hx, hy = _highlight(df, d, highlight, xs, ys)
@@ -134,6 +139,10 @@ def pareto_scatter(
                                      "line": {"width": 2.5}}, showlegend=bool(len(hx))))
     traces += legend_traces(groups, None if numeric_color else color, d, symbols)
     notes = ["dotted line: Pareto front (nothing beats these on both axes)"]
+    bars = {"latency 10th–90th percentile" if col == "latency_ms_p50" else "95 % interval"
+            for col, bounds in ((x, ex), (y, ey)) if bounds is not None}
+    if bars:
+        notes.append("bars: " + " and ".join(sorted(bars)))
     if any(str(s).endswith("-open") for s in symbols):
         notes.append("hollow: compression simulated, not executed by the runtime")
     layout = {
@@ -142,6 +151,31 @@ def pareto_scatter(
         "yaxis": {"title": {"text": axis_label(y, p.device)}, "type": axis_type(ys)},
     }
     return figure_from(traces, layout, fig)
+
+
+def error_bounds(d: pd.DataFrame, column: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Distances below and above each value to its interval (`workbench.sweeps.frame.interval_columns`: a
+    metric's 95 % interval, the median latency's 10th..90th percentile), or None when the frame has none.
+    Missing bounds are NaN (no bar for that point)."""
+    from workbench.sweeps.frame import interval_columns
+
+    pair = interval_columns(d, column)
+    if pair is None:
+        return None
+    low, high = (pd.to_numeric(d[c], errors="coerce").to_numpy(float) for c in pair)
+    if not (np.isfinite(low) | np.isfinite(high)).any():
+        return None
+    return np.clip(values - low, 0, None), np.clip(high - values, 0, None)
+
+
+def error_bars(bounds: tuple[np.ndarray, np.ndarray] | None, mask: np.ndarray | None, colour: str) -> dict[str, Any]:
+    """Plotly ``error_x`` / ``error_y`` of one trace: asymmetric bars without caps, or explicitly invisible (so an
+    in-place update that drops the interval also drops the bars)."""
+    if bounds is None:
+        return {"visible": False}
+    minus, plus = bounds if mask is None else (bounds[0][mask], bounds[1][mask])
+    return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "visible": True,
+            "color": colour, "thickness": 1.2, "width": 0}
 
 
 def _highlight(original: pd.DataFrame, shown: pd.DataFrame, key: Any, xs: np.ndarray,
@@ -176,4 +210,5 @@ def update_pareto(fig_widget: Any, df: pd.DataFrame, **kwargs: Any) -> Any:
     return pareto_scatter(df, fig=fig_widget, **kwargs)
 
 
-__all__ = ["pareto_front", "pareto_mask", "pareto_scatter", "senses_of", "update_pareto"]
+__all__ = ["error_bars", "error_bounds", "pareto_front", "pareto_mask", "pareto_scatter", "senses_of",
+           "update_pareto"]

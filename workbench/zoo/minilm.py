@@ -18,7 +18,7 @@ import numpy as np
 
 from workbench.core.paths import data_file
 from workbench.formats.loader import load
-from workbench.task import Task, mean_cosine, predict
+from workbench.task import Task, cosines, predict
 
 SEQ_LEN = 64  # longest gloss is 52 tokens: nothing is truncated
 DATA_FILE = "wordnet_topics.csv"
@@ -117,10 +117,14 @@ class TopicEmbeddingTask(Task):
         return self._head
 
     def score(self, outputs: list[np.ndarray], rows: slice = slice(None)) -> dict[str, float]:
+        """``accuracy`` of the topic head (Wilson interval) and mean ``cosine`` to fp32 (bootstrap interval)."""
+        from workbench.core.intervals import with_interval
+
         emb = outputs[0]
-        acc = float(np.mean(self.head().predict(emb) == self.eval_labels[rows]))
-        cos = mean_cosine(emb, self.reference_outputs()[0][rows])
-        return {"accuracy": acc, "cosine": round(cos, 6)}
+        correct = self.head().predict(emb) == self.eval_labels[rows]
+        per_sample = cosines(emb, self.reference_outputs()[0][rows])
+        return {**with_interval("accuracy", correct, value=float(np.mean(correct))),
+                **with_interval("cosine", per_sample, value=round(float(np.mean(per_sample)), 6))}
 
 
 def load_task() -> Task:

@@ -175,8 +175,18 @@ def vad_metrics(
         threshold: Probability at or above which a frame counts as speech.
 
     Returns:
-        ``{"frame_accuracy": ..., "f1": ...}`` (F1 of the speech class).
+        ``{"frame_accuracy": ..., "f1": ...}`` (F1 of the speech class), each with its 95 % interval
+        (``frame_accuracy_low`` / ``_high``: Wilson; ``f1_low`` / ``_high``: a bootstrap over frames). Both
+        treat frames as independent samples; neighbouring 32 ms frames of one utterance are strongly
+        correlated, so the intervals are optimistic (narrower than a resampling of utterances would give).
+
+    Example:
+        >>> m = vad_metrics(np.array([0.9, 0.8, 0.1, 0.2, 0.7, 0.3]), np.array([1, 1, 0, 0, 0, 1]))
+        >>> round(m["frame_accuracy"], 3), round(m["f1"], 3), m["f1_low"] <= m["f1"] <= m["f1_high"]
+        (0.667, 0.667, True)
     """
+    from workbench.core.intervals import f1_of_counts, with_interval
+
     pred = np.asarray(probs).reshape(-1) >= threshold
     true = np.asarray(labels).reshape(-1).astype(bool)
     if pred.shape != true.shape:
@@ -185,7 +195,8 @@ def vad_metrics(
     fp = float(np.sum(pred & ~true))
     fn = float(np.sum(~pred & true))
     denom = 2 * tp + fp + fn
+    counts = np.stack([pred & true, pred & ~true, ~pred & true], axis=1)
     return {
-        "frame_accuracy": float(np.mean(pred == true)),
-        "f1": 2 * tp / denom if denom else 1.0,
+        **with_interval("frame_accuracy", pred == true, value=float(np.mean(pred == true))),
+        **with_interval("f1", counts, value=2 * tp / denom if denom else 1.0, statistic=f1_of_counts),
     }
