@@ -12,8 +12,9 @@ RUNTIMES = ["torch", "onnxruntime", "litert"]
 
 
 def test_names_and_default():
-    assert zoo.names()[0] == zoo.DEFAULT == "digits-cnn"
-    assert set(zoo.names()) == {"digits-cnn", "minilm", "silero-vad", "smollm2"}
+    assert zoo.names()[0] == zoo.DEFAULT == "kws"
+    assert set(zoo.names()) == {"kws", "digits-cnn", "minilm", "silero-vad", "smollm2"}
+    assert zoo.load().name == "kws"  # load() with no name is the default task
     with pytest.raises(workbench.WorkbenchError, match="Available"):
         zoo.load("resnet-9000")
 

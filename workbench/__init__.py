@@ -2,10 +2,10 @@
 
 Example:
     >>> import workbench
-    >>> task = workbench.zoo.load()                       # the default digits CNN
+    >>> task = workbench.zoo.load()                       # the default task: keyword spotting (DS-CNN)
     >>> run = workbench.runtime(task.model, "onnxruntime")
-    >>> task.evaluate(run)["accuracy"] > 0.95
-    True
+    >>> round(task.evaluate(run)["accuracy"], 4)
+    0.8875
 """
 
 from __future__ import annotations

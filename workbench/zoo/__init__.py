@@ -12,9 +12,10 @@ from functools import lru_cache
 from workbench.core.errors import WorkbenchError
 from workbench.task import Task
 
-DEFAULT = "digits-cnn"
+DEFAULT = "kws"
 
 _TASKS: dict[str, tuple[str, str]] = {
+    "kws": ("workbench.zoo.kws", "MLPerf Tiny DS-CNN keyword spotting on espeak-ng speech in noise, accuracy"),
     "digits-cnn": ("workbench.zoo.digits", "MobileNet-style CNN on scikit-learn digits (32x32), accuracy"),
     "minilm": ("workbench.zoo.minilm", "MiniLM-L6 sentence embeddings, WordNet topic accuracy + cosine"),
     "silero-vad": ("workbench.zoo.vad", "Silero VAD v6 on synthesised speech, frame accuracy + F1"),
