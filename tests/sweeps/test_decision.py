@@ -207,3 +207,17 @@ def test_a_language_model_card_speaks_of_perplexity_and_decode_speed(lm_results)
     assert "lm_estimate" in est.assumptions
     with pytest.raises(workbench.WorkbenchError, match="max_metric"):
         decide(df, min_accuracy=0.5)
+
+
+def test_a_device_that_runs_none_of_the_swept_runtimes_says_so(df):
+    """A microcontroller estimated from an ONNX Runtime-only sweep: the card names the runtime gap and what to sweep,
+    not a memory misfit."""
+    mcu = df[df["device"] == "raspberry-pi-4"].copy()
+    mcu["device"], mcu["deployable"], mcu["fits"] = "esp32-s3", False, False
+    mcu["reason"] = "esp32-s3 does not run onnxruntime: its runtimes are tflite-micro, esp-dl."
+    both = pd.concat([df, mcu], ignore_index=True)
+    card = decide_or_none(both, device="esp32-s3")
+    assert not card.ok
+    assert "ESP32-S3 does not run ONNX Runtime" in card.text and "tflite-micro" in card.text
+    assert "runtimes=['litert']" in card.text and "memory" not in card.text
+    assert decide(both, device="raspberry-pi-4").ok  # the Pi, which runs it, still gets a recommendation

@@ -323,6 +323,26 @@ def _plain_failure(message: str, bar: str, device: str | None, realized_only: bo
     return head + "\n" + message
 
 
+def _off_runtime(df: pd.DataFrame, device: Any, runtime: str | None) -> str:
+    """Why nothing can be recommended for `device` when none of the swept runtimes runs on it (a microcontroller
+    swept on ONNX Runtime only), in plain words; empty when some row is deployable there (or it is unknown)."""
+    if device is None or "device" not in df or "deployable" not in df:
+        return ""
+    rows = df[df["device"] == device]
+    if runtime is not None and "runtime" in rows:
+        rows = rows[rows["runtime"] == runtime]
+    deployable = rows["deployable"].astype("boolean").fillna(False).astype(bool)
+    if rows.empty or deployable.any():
+        return ""
+    reasons = rows.get("reason", pd.Series("", index=rows.index)).fillna("").astype(str)
+    if not reasons.str.contains("does not run").all():
+        return ""
+    swept = ", ".join(w.runtime_words(r) for r in pd.unique(rows["runtime"])) if "runtime" in rows else "these"
+    return (f"{w.device_words(device)} does not run {swept}, the runtime(s) this sweep measured "
+            f"({reasons.iloc[0].split(': ', 1)[-1].rstrip('.')}); sweep with a runtime it runs "
+            "(e.g. runtimes=['litert']) for an estimate.")
+
+
 def decide(
     df: pd.DataFrame,
     *,
@@ -378,6 +398,9 @@ def decide(
         bar = (f"{w.metric_name(metric)} {'at most' if lower else 'at least'} {w.value_words(given, metric)}"
                if given is not None else "")
         bars = {"min_accuracy": min_accuracy, "max_metric": max_metric}
+    off = _off_runtime(df, device, runtime)
+    if off:
+        raise WorkbenchError(off)
     try:
         row = best(df, device=device, runtime=runtime, metric=metric, realized_only=realized_only, **bars)
     except WorkbenchError as e:
