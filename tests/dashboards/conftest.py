@@ -1,4 +1,5 @@
-"""Dashboards: their data (a fast demo sweep, made once per session) and a sandbox for Voilà and Chromium."""
+"""Dashboards: their data (the shipped demo results; the language-model page's fast sweep, made once per session)
+and a sandbox for Voilà and Chromium."""
 
 from __future__ import annotations
 
@@ -15,22 +16,20 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
 
 
 @pytest.fixture(scope="session")
-def dashboard_store() -> Path:
-    """The fast demo sweep the dashboards show (``ui.demo_results()`` in fast mode), stored once per session in
-    the session's workbench cache; later calls (kernels included) read it."""
-    from workbench.ui.data import demo_results, demo_store
+def shipped_results() -> Path:
+    """The precomputed results the dashboards open with (``data/demo/<default task>.parquet`` and the runtimes
+    page's ``-runtimes`` file); fails, saying how to rebuild them, when they are stale against the code (then
+    every dashboard would sweep on first open)."""
+    from workbench import zoo
+    from workbench.ui.data import BUILD_COMMAND, demo_grid, shipped_path, stale_reasons
+    from workbench.ui.runtime_data import runtime_grid, runtime_name
 
-    before = os.environ.get("WORKBENCH_FAST")
-    os.environ["WORKBENCH_FAST"] = "1"
-    try:
-        df = demo_results()
-    finally:
-        if before is None:
-            os.environ.pop("WORKBENCH_FAST", None)
-        else:
-            os.environ["WORKBENCH_FAST"] = before
-    assert len(df) and df["error"].isna().all(), df.get("error")
-    return demo_store(fast=True)
+    for name, grid in ((zoo.DEFAULT, demo_grid(fast=False)), (runtime_name(), runtime_grid(fast=False))):
+        reasons = stale_reasons(name, zoo.DEFAULT, grid)
+        if reasons:
+            pytest.fail(f"the shipped results data/demo/{name}.parquet are stale ({'; '.join(reasons)}): run "
+                        f"`{BUILD_COMMAND}`.", pytrace=False)
+    return shipped_path(zoo.DEFAULT)
 
 
 @pytest.fixture(scope="session")
@@ -57,21 +56,6 @@ def llm_dashboard_store() -> Path:
     return store
 
 
-@pytest.fixture(scope="session")
-def runtimes_dashboard_store(tmp_path_factory) -> Path:
-    """The runtimes dashboard's data: its fast sweep (baseline and int8) on ONNX Runtime and PyTorch, stored once
-    per session (the dashboard reads it through WORKBENCH_RESULTS; its own default measures every installed
-    runtime)."""
-    from workbench.sweeps import sweep
-    from workbench.ui.runtime_data import runtime_grid
-
-    store = tmp_path_factory.mktemp("runtimes") / "runtimes.sqlite"
-    df = sweep("digits-cnn", runtime_grid(["onnxruntime", "torch"], fast=True), store=store, memory=False,
-               progress=False)
-    assert set(df["runtime"]) == {"onnxruntime", "torch"} and df["error"].isna().all(), df.get("error")
-    return store
-
-
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> dict[str, str]:
     """Environment for Voilà, its kernels and Chromium with every state folder inside a temporary directory."""
@@ -83,6 +67,7 @@ def sandbox(tmp_path_factory) -> dict[str, str]:
         path.mkdir()
         env[var] = str(path)
     env["WORKBENCH_FAST"] = "1"
+    env["WORKBENCH_RESULTS"] = ""  # the dashboards' own data: the shipped results (never the caller's file)
     env["WORKBENCH_EXPORTS"] = str(root / "exports")
     env["OMP_NUM_THREADS"] = "1"
     return env

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from workbench.core.errors import WorkbenchError
@@ -110,8 +111,36 @@ def test_devices_profiles_and_mcu_split():
     df, _ = llm_memory(**PRESETS["MiniLM-L6 (22.7M)"], bits=(16, 8), devices=["raspberry-pi-4", "stm32h7"])
     row = df.set_index("bits").loc[8]
     assert row["n_raspberry-pi-4"] == 1 and "raspberry-pi-4" in row["fits_on"]
-    assert row["n_stm32h7"] > 1                                               # 2 MB flash < 35 MB of weights
+    assert row["fit_raspberry-pi-4"] == "fits" and "raspberry-pi-4" not in row["does_not_fit"]
+    # 2 MB of flash < 35 MB of weights: an MCU holds the weights alone or not at all (no count of boards)
+    assert pd.isna(row["n_stm32h7"]) and row["does_not_fit"] == "stm32h7"
+    assert row["fit_stm32h7"].startswith(f"does not fit: needs {row['weight_gb'] * 1e3:.3g} MB of flash for the "
+                                         "weights (has 1.89 MB usable) and ")
+    short, _ = llm_memory(**PRESETS["MiniLM-L6 (22.7M)"], bits=(8,), max_seq_len=16, devices=["stm32h7"])
+    assert "RAM" not in short["fit_stm32h7"].iloc[0]                        # 16 tokens: the 1 MB SRAM holds the rest
     assert set(df.attrs["hardware"]) == set(GPUS) | {"raspberry-pi-4", "stm32h7"}
+
+
+def test_a_7b_model_does_not_fit_an_esp32_it_is_not_counted_in_boards():
+    df, fig = llm_memory(**PRESETS["Llama-2-7B"], bits=(16, 4), devices=["esp32-s3", "jetson-orin-nano"])
+    row = df.set_index("bits").loc[4]
+    usable_flash = 8 * 2**20 * 0.9
+    assert pd.isna(row["n_esp32-s3"]) and "esp32-s3" in row["does_not_fit"] and "esp32-s3" not in row["fits_on"]
+    why = row["fit_esp32-s3"]
+    assert why.startswith("does not fit: needs ")
+    # the reason states what the model needs against what the board has: 3.86 GB of weights vs 7.55 MB of flash,
+    # and the KV cache + workspace against its 512 KB of SRAM
+    assert f"{row['weight_gb']:.3g} GB of flash for the weights (has {usable_flash / 1e6:.3g} MB usable)" in why
+    assert f"{(row['kv_cache_gb'] + row['activation_gb']):.3g} GB of RAM" in why and "(has 472 KB usable)" in why
+    # the accelerators are still counted (split evenly); the Jetson holds the 4-bit model alone, not the fp16 one
+    assert row["n_gpu-24gb"] == 1 and row["n_jetson-orin-nano"] == 1
+    assert df.set_index("bits").loc[16, "fit_jetson-orin-nano"].startswith("does not fit: needs 14.7 GB of memory")
+    # the map says so instead of a count of hundreds
+    heat = fig.data[-1]
+    cells = dict(zip(heat.y, heat.text))
+    assert list(cells["esp32-s3"]) == ["does not fit", "does not fit"]
+    assert list(cells["jetson-orin-nano"]) == ["does not fit", "1"]
+    assert "needs" in dict(zip(heat.y, heat.customdata))["esp32-s3"][1]
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -67,3 +67,14 @@ def test_an_error_shows_in_the_panel(app, monkeypatch):
 def test_an_unknown_device_is_an_error_in_the_panel_not_an_exception():
     app = ui.LLMPlanner(devices=["no-such-board"])
     assert isinstance(app.last_error, WorkbenchError) and "no-such-board" in app.errors.value
+
+
+def test_a_model_that_does_not_fit_a_board_says_so_with_the_reason():
+    app = ui.LLMPlanner(model="Llama-2-7B", bits=4, context=2048, devices=["esp32-s3", "raspberry-pi-5"])
+    summary = app.summary.value
+    assert "<b>esp32-s3</b> does not fit: needs 3.86 GB of flash for the weights (has 7.55 MB usable)" in summary
+    assert "raspberry-pi-5" in summary.split("Held by one:")[1].split(".")[0]   # 8 GB holds 5.13 GB
+    assert "esp32-s3" not in summary.split("Held by one:")[1].split(".")[0]
+    assert "esp32-s3" in app.table.value and "does_not_fit" in app.table.value
+    app.bits.value = 16                                                       # 14.7 GB: the Pi 5 no longer holds it
+    assert "<b>raspberry-pi-5</b> does not fit: needs 14.7 GB of memory (has 7.73 GB usable)" in app.summary.value

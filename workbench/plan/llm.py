@@ -22,9 +22,11 @@ Memory (GB = 1e9 bytes):
 
 A device holds the model when total <= its memory x ``usable_fraction`` (default 0.9: the CUDA context,
 allocator fragmentation and the runtime take the rest; vLLM's default ``gpu_memory_utilization`` is the same
-0.9). The number of devices needed is ceil(total / usable memory per device): a lower bound that assumes
-tensor/pipeline parallelism splits every part evenly. Profiles whose weights stay in flash (MCUs) need the
-weights in storage and the KV cache + activations in RAM.
+0.9). For the accelerators (`GPUS`) the number needed is ceil(total / usable memory per device): a lower bound
+that assumes tensor/pipeline parallelism splits every part evenly. A device profile (a board, a phone, an MCU)
+holds the model alone or it "does not fit", with what it needs against what the device has: nobody splits a 7B
+model over hundreds of ESP32s. Profiles whose weights stay in flash (MCUs) need the weights in storage and the
+KV cache + activations in RAM.
 
 Example:
     >>> df, fig = llm_memory(num_layers=70, hidden_size=12288, num_attention_heads=96, vocab_size=150528,
@@ -329,8 +331,12 @@ def _activation_bytes(shape: TransformerShape, batch: int, seq: int, act_bits: i
     return batch * (seq * per_token + scores) * act_bits / 8 + batch * shape.vocab_size * 4
 
 
-def _hardware(devices: Sequence[Any] | None, gpus: Mapping[str, float] | None) -> list[tuple[str, float, float, str]]:
-    """(name, memory for weights, memory for KV + activations, note) per device; MCUs split flash / RAM."""
+def _hardware(devices: Sequence[Any] | None, gpus: Mapping[str, float] | None) -> list[tuple[str, float, float, str, bool]]:
+    """(name, memory for weights, memory for KV + activations, note, splits) per device; MCUs split flash / RAM.
+
+    ``splits``: the model may be split across several of them (the accelerators of `GPUS`, tensor / pipeline
+    parallel); a device profile (a board, a phone, an MCU) holds it alone or not at all.
+    """
     from workbench.hardware import device as get_device
     from workbench.hardware import devices as all_devices
 
@@ -339,22 +345,61 @@ def _hardware(devices: Sequence[Any] | None, gpus: Mapping[str, float] | None) -
     for name, mem in gpu_table.items():
         if not (isinstance(mem, (int, float)) and mem > 0):
             raise WorkbenchError(f"gpus[{name!r}] must be a memory size in bytes > 0, got {mem!r}.")
-        out.append((name, float(mem), float(mem), GPUS.get(name, (0, "user-given accelerator"))[1]))
+        out.append((name, float(mem), float(mem), GPUS.get(name, (0, "user-given accelerator"))[1], True))
     profiles = list(all_devices().values()) if devices is None else [get_device(d) for d in devices]
     for p in profiles:
         if p.weights_in_storage:
             out.append((p.name, float(p.storage_bytes), float(p.ram_bytes),
-                        f"{p.display_name}: weights in flash, KV cache + activations in RAM"))
+                        f"{p.display_name}: weights in flash, KV cache + activations in RAM", False))
         else:
-            out.append((p.name, float(p.ram_bytes), float(p.ram_bytes), p.display_name))
+            out.append((p.name, float(p.ram_bytes), float(p.ram_bytes), p.display_name, False))
     return out
 
 
-def _units(weights: float, rest: float, hw: tuple[str, float, float, str], usable: float) -> int:
-    name, w_mem, r_mem, _ = hw
+def _units(weights: float, rest: float, hw: Sequence[Any], usable: float) -> int:
+    name, w_mem, r_mem = hw[:3]
     if w_mem == r_mem:
         return max(1, math.ceil((weights + rest) / (w_mem * usable)))
     return max(1, math.ceil(weights / (w_mem * usable)), math.ceil(rest / (r_mem * usable)))
+
+
+def bytes_text(n: float) -> str:
+    """A memory size in words: ``"3.9 GB"``, ``"7.5 MB"``, ``"470 KB"`` (1 GB = 1e9 bytes).
+
+    Example:
+        >>> bytes_text(3.9e9), bytes_text(7_549_747), bytes_text(471_859)
+        ('3.9 GB', '7.55 MB', '472 KB')
+    """
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def fit_text(weights: float, rest: float, hw: Sequence[Any], usable: float) -> str:
+    """Whether a model of `weights` + `rest` (KV cache and workspace) bytes fits on `hw` (a `_hardware` entry):
+    ``"fits"``, ``"4 needed (split evenly)"`` for accelerators, or ``"does not fit: needs 3.86 GB of flash for the
+    weights (has 7.55 MB usable)"``: what it needs against what the device offers.
+
+    Example:
+        >>> fit_text(3.86e9, 1.26e9, ("raspberry-pi-4", 4.29e9, 4.29e9, "", False), 0.9)
+        'does not fit: needs 5.12 GB of memory (has 3.86 GB usable)'
+    """
+    name, w_mem, r_mem, _, splits = hw
+    n = _units(weights, rest, hw, usable)
+    if n == 1:
+        return "fits"
+    if splits:
+        return f"{n} needed (split evenly)"
+    if w_mem == r_mem:
+        return f"does not fit: needs {bytes_text(weights + rest)} of memory (has {bytes_text(w_mem * usable)} usable)"
+    why = []
+    if weights > w_mem * usable:
+        why.append(f"{bytes_text(weights)} of flash for the weights (has {bytes_text(w_mem * usable)} usable)")
+    if rest > r_mem * usable:
+        why.append(f"{bytes_text(rest)} of RAM for the KV cache and workspace (has {bytes_text(r_mem * usable)} "
+                   "usable)")
+    return "does not fit: needs " + " and ".join(why)
 
 
 def llm_memory(
@@ -408,8 +453,12 @@ def llm_memory(
 
     Returns:
         ``(table, figure)``: one row per bit-width with ``bits``, ``params``, ``bits_per_param``, ``weight_gb``,
-        ``kv_cache_gb``, ``activation_gb``, ``total_gb``, ``fits_on`` (devices that hold it alone) and
-        ``n_<device>`` (devices needed); the figure stacks the memory per bit-width and maps the units needed.
+        ``kv_cache_gb``, ``activation_gb``, ``total_gb``, ``fits_on`` (devices that hold it alone),
+        ``does_not_fit`` (device profiles that cannot hold it), ``n_<device>`` (devices needed: for the
+        accelerators of `gpus` the count to split it over; for a device profile 1, or None where it does not fit,
+        since a model is not split over boards) and ``fit_<device>`` (``"fits"``, ``"4 needed (split evenly)"``
+        or ``"does not fit: needs 3.86 GB of flash for the weights (has 7.55 MB usable)"``); the figure stacks the
+        memory per bit-width and maps the units needed.
         ``table.attrs`` holds the resolved ``shape`` and the ``assumptions``.
 
     Raises:
@@ -449,11 +498,17 @@ def llm_memory(
         w, bpp = _weight_bytes(s, b, group_size, scale_bits, quantize_embeddings)
         row: dict[str, Any] = {"bits": b, "params": params["total"], "bits_per_param": bpp, "weight_gb": w / GB,
                                "kv_cache_gb": kv / GB, "activation_gb": act / GB, "total_gb": (w + kv + act) / GB}
-        counts = {hw[0]: _units(w, kv + act, hw, usable_fraction) for hw in hardware}
+        fit = {hw[0]: fit_text(w, kv + act, hw, usable_fraction) for hw in hardware}
+        counts = {hw[0]: _units(w, kv + act, hw, usable_fraction) if hw[4] or fit[hw[0]] == "fits" else None
+                  for hw in hardware}
         row["fits_on"] = ", ".join(n for n, c in counts.items() if c == 1)
+        row["does_not_fit"] = ", ".join(n for n, f in fit.items() if f.startswith("does not fit"))
         row.update({f"n_{n}": c for n, c in counts.items()})
+        row.update({f"fit_{n}": f for n, f in fit.items()})
         rows.append(row)
     df = pd.DataFrame(rows)
+    for hw in hardware:
+        df[f"n_{hw[0]}"] = df[f"n_{hw[0]}"].astype("Int64")  # <NA>: does not fit (a board is not split)
     df.attrs["shape"] = s
     df.attrs["params"] = params
     df.attrs["assumptions"] = (
@@ -463,7 +518,7 @@ def llm_memory(
         f"bits for batch {batch} x {max_seq_len} tokens; workspace = one layer's prefill tensors"
         f"{' (flash attention)' if flash_attention else ' incl. the attention-score matrix'}; a device holds "
         f"{usable_fraction:.0%} of its memory; several devices split the model evenly (a lower bound).")
-    df.attrs["hardware"] = {n: note for n, _, _, note in hardware}
+    df.attrs["hardware"] = {hw[0]: hw[3] for hw in hardware}
     from workbench.viz.planning import llm_memory_figure
 
     return df, llm_memory_figure(df, hardware, usable=usable_fraction, gpus=GPUS)
@@ -476,4 +531,5 @@ def preset(name: str) -> dict[str, Any]:
     return dict(PRESETS[name])
 
 
-__all__ = ["GPUS", "PRESETS", "TransformerShape", "llm_memory", "preset", "read_config", "shape_from"]
+__all__ = ["GPUS", "PRESETS", "TransformerShape", "bytes_text", "fit_text", "llm_memory", "preset", "read_config",
+           "shape_from"]

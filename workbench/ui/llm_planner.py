@@ -2,7 +2,8 @@
 
 Pick a model shape, a weight bit-width, a context length and a batch; the chart (updated in place) stacks weights,
 KV cache and workspace per bit-width and maps how many of each device are needed, and a summary says which
-hardware holds the chosen bit-width. The planning is `workbench.plan.llm_memory`, the figure
+hardware holds the chosen bit-width and, for each device it does not fit, what it needs against what the device
+has (a board holds a model alone or not at all: no count of hundreds of ESP32s). The planning is `workbench.plan.llm_memory`, the figure
 `workbench.viz.llm_memory_figure`; every control is a plain ipywidget that a test or a browser drives by setting
 its ``.value``, and an error appears in the panel (`Panel.errors`, `Panel.last_error`) instead of vanishing.
 
@@ -11,10 +12,14 @@ Example:
     >>> app.model.value, app.bits.value = "Llama-2-70B", 4
     >>> "gpu-80gb" in app.summary.value
     True
+    >>> app.model.value = "Llama-2-7B"
+    >>> "<b>esp32-s3</b> does not fit: needs 3.86 GB of flash for the weights" in app.summary.value
+    True
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any, Sequence
 
 import ipywidgets as widgets
@@ -25,7 +30,7 @@ from workbench.ui.base import Panel, into
 BITS = (16, 8, 6, 4, 3, 2)
 CONTEXTS = (512, 1024, 2048, 4096, 8192, 16384, 32768, 131072)
 TABLE_COLUMNS = ("bits", "params", "bits_per_param", "weight_gb", "kv_cache_gb", "activation_gb", "total_gb",
-                 "fits_on")
+                 "fits_on", "does_not_fit")
 
 
 class LLMPlanner(Panel):
@@ -85,10 +90,13 @@ class LLMPlanner(Panel):
         row = df.set_index("bits").loc[self.bits.value]
         gpus = ", ".join(f"{int(row[f'n_{g}'])} x {g}" for g in GPUS)
         one = row["fits_on"] or "no single device"
+        names = [n for n in str(row.get("does_not_fit") or "").split(", ") if n]
+        misfits = "".join(f"<br><b>{html.escape(n)}</b> {html.escape(str(row[f'fit_{n}']))}." for n in names)
         self.summary.value = (f"<b>{self.model.value}</b> at <b>{self.bits.value}-bit</b> weights needs "
                               f"<b>{row['total_gb']:.3g} GB</b> (weights {row['weight_gb']:.3g}, KV cache "
                               f"{row['kv_cache_gb']:.3g}, workspace {row['activation_gb']:.3g}). "
-                              f"Held by one: {one}. GPUs needed: {gpus}.")
+                              f"Held by one: {one}. GPUs needed: {gpus}."
+                              + misfits)
         cols = [c for c in TABLE_COLUMNS if c in df] + [f"n_{g}" for g in GPUS]
         self.table.value = df[cols].to_html(index=False, float_format=lambda v: f"{v:.3g}")
 

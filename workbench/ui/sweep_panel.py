@@ -3,14 +3,18 @@
 The sweep runs in the kernel (`workbench.sweep` with an ``on_result`` callback); every stored row updates the
 progress bar and the chart in place. Rows that failed are listed in the panel, and an exception (a bad model
 file, an unknown device) is shown there too — never lost in a callback.
+
+`SweepProgress` is the page a dashboard shows while its data must first be measured (`workbench.ui.data.demo_page`):
+a progress bar and "Measuring variant 7 of 44…", then the dashboard's panel in its place.
 """
 
 from __future__ import annotations
 
 import html
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import ipywidgets as widgets
 import pandas as pd
@@ -244,6 +248,86 @@ class SweepPanel(Panel):
         if good.empty or metric is None or x not in good or pd.to_numeric(good[x], errors="coerce").isna().all():
             return  # nothing plottable yet (the first rows failed, or no device rows for an estimate axis)
         viz.update_pareto(self.figure, good, x=x, y=metric, color="bits")
+
+
+class SweepProgress(widgets.VBox):
+    """A page that measures its data first: a progress bar and its words while ``load(on_progress=...)`` sweeps,
+    then ``make(results)`` (the dashboard's panel) in their place. An error is shown on the page.
+
+    Args:
+        make: builds the panel from the results frame.
+        load: the data function; called as ``load(on_progress=report, **kwargs)`` with
+            ``report(done, total, text)`` after each measured variant.
+        **kwargs: passed to `load`.
+
+    Attributes:
+        progress, status: the bar (units done of total) and "Measuring variant 7 of 44…" with the last variant.
+        panel: the panel once built (None before). error: the exception that stopped the sweep, if any.
+
+    Example:
+        >>> def load(on_progress):  # a sweep of two variants, one measured so far
+        ...     on_progress(1, 2, "last: q8 on onnxruntime")
+        ...     return df
+        >>> page = SweepProgress(lambda d: widgets.HTML(f"{len(d)} rows"), load)
+        >>> page.start(background=False)
+        >>> page.texts, page.children == (page.panel,), page.panel.value
+        (['Measuring variant 2 of 2… (last: q8 on onnxruntime)', 'Building the page…'], True, '6 rows')
+    """
+
+    def __init__(self, make: Callable[[pd.DataFrame], Any], load: Callable[..., pd.DataFrame], **kwargs: Any) -> None:
+        self._make, self._load, self._kwargs = make, load, kwargs
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="420px"))
+        self.status = widgets.HTML(value=note_html("Preparing the results…", "#4C78A8"))
+        self.panel: Any = None
+        self.error: BaseException | None = None
+        self.texts: list[str] = []  # every status line shown, in order (for tests and logs)
+        self._thread: threading.Thread | None = None
+        head = widgets.HTML("<b>No precomputed results for this page: measuring them on this machine, once (later "
+                            "visits read them).</b>")
+        super().__init__([head, self.progress, self.status])
+        self.add_class("wb-loading")
+        self.progress.add_class("wb-loading-progress")
+        self.status.add_class("wb-loading-status")
+
+    def report(self, done: int, total: int, text: str) -> None:
+        """Show `done` of `total` units measured (the ``on_progress`` callback the sweep calls)."""
+        self.progress.max = max(1, total)
+        self.progress.value = min(done, self.progress.max)
+        head = f"Measuring variant {done + 1} of {total}…" if done < total else f"Measured {total} variants."
+        self._say(f"{head} ({text})" if text else head)
+
+    def _say(self, text: str, color: str = "#4C78A8") -> None:
+        self.texts.append(text)
+        self.status.value = note_html(html.escape(text), color)
+
+    def _run(self) -> None:
+        try:
+            from workbench.ui.server import wait_for_visitor
+
+            wait_for_visitor()  # a spare (preheated) Voilà kernel measures only once a visitor takes it
+            df = self._load(on_progress=self.report, **self._kwargs)
+            self._say("Building the page…")
+            self.panel = self._make(df)
+            self.children = [self.panel]
+        except Exception as e:  # noqa: BLE001 - shown on the page, never lost in a thread
+            self.error = e
+            self.progress.bar_style = "danger"
+            self._say(f"The sweep stopped: {type(e).__name__}: {e}", "#D62728")
+            self.status.add_class("wb-error")
+
+    def start(self, background: bool = True) -> None:
+        """Measure and build the panel: in a background thread (the page shows at once), or here."""
+        if not background:
+            self._run()
+            return
+        self._thread = threading.Thread(target=self._run, name="workbench-demo-sweep", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> Any:
+        """Wait for the background sweep (at most `timeout` s); returns the panel (None if not built yet)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.panel
 
 
 def task_from_file(path: str | Path, *, samples: int = 64, seed: int = 0) -> Any:
