@@ -31,8 +31,9 @@ def llm_memory_figure(df: pd.DataFrame, hardware: Sequence[Sequence[Any]], *, us
     """Memory per bit-width (weights, KV cache, activations stacked) and a map of how many of each device it takes.
 
     Args:
-        df: the `workbench.plan.llm_memory` table (``bits``, ``weight_gb``, ``kv_cache_gb``, ``activation_gb`` and
-            ``n_<device>`` per device).
+        df: the `workbench.plan.llm_memory` table (``bits``, ``weight_gb``, ``kv_cache_gb``, ``activation_gb``,
+            ``n_<device>`` per device (None: does not fit) and optionally ``fit_<device>``, the hover text). A
+            device that cannot hold the model reads "does not fit" (red) instead of a count.
         hardware: per device, a sequence starting with its name and its memory in bytes, in map order.
         usable: the fraction of a device's memory the model may use.
         gpus: the devices that get a dotted "usable" line on the memory bars.
@@ -60,11 +61,17 @@ def llm_memory_figure(df: pd.DataFrame, hardware: Sequence[Sequence[Any]], *, us
             fig.add_hline(y=mem * usable / GB, line_dash="dot", line_color="grey", row=1, col=1,
                           annotation_text=f"{name} usable", annotation_position="top left")
     names = [hw[0] for hw in hardware]
-    counts = np.array([[df[f"n_{n}"].iloc[i] for i in range(len(df))] for n in names], dtype=float)
-    text = [[f"{int(c):,}" for c in row] for row in counts]
-    fig.add_trace(go.Heatmap(z=np.log10(counts), x=labels, y=names, text=text, texttemplate="%{text}",
-                             colorscale="RdYlGn_r", zmin=0, zmax=max(2.0, float(np.log10(counts).max())),
-                             showscale=False, hovertemplate="%{y} at %{x}: %{text} needed<extra></extra>"),
+    counts = np.array([pd.to_numeric(df[f"n_{n}"], errors="coerce").astype("float64").to_numpy() for n in names],
+                      dtype=float).reshape(len(names), len(df))
+    fits = [[str(df[f"fit_{n}"].iloc[i]) if f"fit_{n}" in df else "" for i in range(len(df))] for n in names]
+    z = np.log10(counts)
+    zmax = max(2.0, float(np.nanmax(z)) if np.isfinite(z).any() else 2.0)
+    text = [[f"{int(c):,}" if np.isfinite(c) else "does not fit" for c in row] for row in counts]
+    hover = [[f"{fit[0].upper()}{fit[1:]}" if fit else f"{t} needed" for fit, t in zip(frow, trow)]
+             for frow, trow in zip(fits, text)]
+    fig.add_trace(go.Heatmap(z=np.where(np.isfinite(z), z, zmax), x=labels, y=names, text=text,
+                             texttemplate="%{text}", customdata=hover, colorscale="RdYlGn_r", zmin=0, zmax=zmax,
+                             showscale=False, hovertemplate="%{y} at %{x}: %{customdata}<extra></extra>"),
                   row=1, col=2)
     fig.update_layout(barmode="stack", title="LLM memory plan", legend_orientation="h", legend_y=-0.15,
                       height=max(420, 40 * len(names) + 160))
