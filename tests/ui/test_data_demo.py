@@ -171,9 +171,10 @@ def test_a_failed_sweep_shows_on_the_progress_page():
     assert page.progress.bar_style == "danger"
 
 
-def test_dashboards_are_served_with_a_spare_kernel_each(tmp_path):
-    """A spare kernel has already run each dashboard's notebook when a visitor comes (the next one starts only
-    after the page is drawn); the language-model explorer, which loads a model as it opens, has none."""
+def test_a_dashboard_is_served_with_a_spare_kernel(tmp_path):
+    """Served alone (as `make demo` serves the explorer), a spare kernel has already run the dashboard's notebook
+    when a visitor comes (the next one starts only after the page is drawn); the language-model explorer, which
+    loads a model as it opens, never has one; a folder of dashboards has none by default."""
     from workbench.ui.server import NOT_PREHEATED, PREHEAT_REFILL_S, dashboards_dir, preheated, voila_command
 
     cmd = voila_command(tmp_path / "x.ipynb", 8866, preheat=True)

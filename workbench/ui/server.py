@@ -69,25 +69,53 @@ def preheated(path: Path) -> list[str]:
 
 
 def wait_preheated(proc: subprocess.Popen, names: Sequence[str], timeout: float) -> bool:
-    """Wait (at most `timeout` s) until Voilà reports a spare kernel ready for each notebook in `names` (its log
-    says "Kernel pool of <name> is filled"); True when they all are."""
+    """Wait (at most `timeout` s) until a spare kernel has run each notebook in `names`: Voilà's log says "Kernel
+    pool of <name> is filled" (the kernel started), then the server and its kernels go quiet (under 0.2 s of CPU
+    in a second, twice running: the notebooks have run). True when both happened in time."""
+    import psutil
+
     log = Path(getattr(proc, "log_path", ""))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         text = log.read_text(errors="replace") if log.is_file() else ""
         if all(f"Kernel pool of {n} is filled" in text for n in names):
-            return True
+            break
         time.sleep(0.5)
+    else:
+        return False
+
+    def cpu_seconds() -> float:
+        total = 0.0
+        try:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        for p in tree:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    quiet, last = 0, cpu_seconds()
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(1.0)
+        now = cpu_seconds()
+        quiet = quiet + 1 if now - last < 0.2 else 0
+        last = now
+        if quiet >= 2:
+            return True
     return False
 
 
 def serve(notebook: str | os.PathLike = "tradeoff_explorer", port: int | None = None, *, results: Any = None,
           env: Mapping[str, str] | None = None, timeout: float = 60.0, log: str | os.PathLike | None = None,
-          warm: bool = False, preheat: bool = True, wait_spare: float = 0.0) -> tuple[subprocess.Popen, str]:
+          warm: bool = False, preheat: bool | None = None, wait_spare: float = 0.0) -> tuple[subprocess.Popen, str]:
     """Start Voilà on localhost serving a dashboard; return the server process and the page's URL.
 
     The server keeps running until you stop it (``process.terminate()``). A page runs its notebook in a kernel:
-    ahead of the visit (`preheat`), else when it is opened (several seconds).
+    ahead of the visit (`preheat`, a single dashboard), else when it is opened (several seconds).
 
     Args:
         notebook: a dashboard name (``"tradeoff_explorer"``, ``"device_fit"``, ``"export_report"``) or a path;
@@ -99,10 +127,11 @@ def serve(notebook: str | os.PathLike = "tradeoff_explorer", port: int | None = 
         log: file for Voilà's output (default: a temporary file; its path is ``process.log_path``).
         warm: also request the page once before returning (the first render, then later loads are faster).
         preheat: per dashboard, keep a kernel that has already run the notebook ready for the next visitor, so
-            a page opens without waiting for a kernel to start and the notebook to run (on 2 cores: about 4 s
-            instead of about 15). A folder holds one spare kernel per dashboard (except `NOT_PREHEATED`),
-            started together when the server starts.
-        wait_spare: also wait up to this many seconds for those spare kernels to be ready before returning.
+            a page opens without waiting for a kernel to start and the notebook to run (on 2 cores: about 5 s
+            instead of about 15). Default: for a single dashboard (as ``python -m workbench demo`` serves it);
+            not for a folder, whose spare kernels (one per dashboard but `NOT_PREHEATED`) would all start at
+            once (on 2 cores, Voilà then at times never finished sending a page).
+        wait_spare: with `preheat`, also wait up to this many seconds for the spare kernels to be ready.
 
     Returns:
         ``(process, url)``.
@@ -123,6 +152,7 @@ def serve(notebook: str | os.PathLike = "tradeoff_explorer", port: int | None = 
         full_env["WORKBENCH_RESULTS"] = str(res)
     log_path = Path(log) if log is not None else Path(tempfile.mkstemp(prefix="workbench-voila-", suffix=".log")[1])
     out = open(log_path, "wb")  # handed to the child process; this copy is closed below
+    preheat = (not path.is_dir()) if preheat is None else preheat
     proc = subprocess.Popen(voila_command(path, port, preheat), stdout=out, stderr=subprocess.STDOUT, env=full_env,
                             cwd=str(path if path.is_dir() else path.parent), stdin=subprocess.DEVNULL)
     out.close()
