@@ -134,3 +134,12 @@ def test_accuracy_axis_opens_on_the_decision_region(frame):
     assert ex.figure.layout.yaxis.range[0] < 0.5 and len(data_points(ex.figure)) == 6
     ex.y.value = "size_bytes"  # the metric is off the axes: nothing hidden
     assert len(data_points(ex.figure)) == 7 and ex.broken.value == ""
+
+
+def test_shipped_results_name_the_machine_that_measured_them(frame):
+    """Shipped demo results were measured elsewhere: the card says where, beside its "(measured)"."""
+    shipped = frame.copy()
+    shipped.attrs.update(source="shipped", note="Precomputed results measured on Example CPU, 2 cores (2026-12-02).")
+    ex = ui.TradeoffExplorer(shipped)
+    assert "(measured)" in ex.card.value and "measured on Example CPU, 2 cores" in ex.card.value
+    assert "wb-provenance" not in ui.TradeoffExplorer(frame).card.value  # results measured here carry no such note

@@ -303,9 +303,17 @@ class TradeoffExplorer(Panel):
         self.decision = decide_or_none(d, device=dev, min_accuracy=self.min_accuracy.value, metric=self.metric,
                                        rate_hz=duty[0], battery_mah=duty[1],
                                        realized_only=not self.include_simulated.value)
-        self.card.value = self.decision.html()
+        self.card.value = self.decision.html() + self._provenance()
         self.best = self.decision.row
         self.summary.value = self._summary(d)
+
+    def _provenance(self) -> str:
+        """Where shipped results were measured: "this machine" in the card is the machine that built them."""
+        if self.data.attrs.get("source") != "shipped":
+            return ""
+        return ("<div class='wb-provenance' style='color:#666;font-size:.85em'>"
+                + html.escape(str(self.data.attrs.get("note", "Precomputed results measured on another machine.")))
+                + "</div>")
 
     def _summary(self, d: pd.DataFrame) -> str:
         """How the best was chosen, in one sentence (and the best per runtime when several are shown)."""
