@@ -50,21 +50,20 @@ def devices(extra_dirs: Iterable[str | os.PathLike] | None = None) -> dict[str, 
         for path in sorted(d.glob("*.yaml")):
             st = path.stat()
             prof = cached_profile(str(path), st.st_mtime_ns, st.st_size)
+            if prof.name == "host":  # not cached: this machine's calibration file can change between calls
+                from workbench.hardware.host import with_host_facts
+
+                prof = with_host_facts(prof)
             out[prof.name] = prof
     return dict(sorted(out.items()))
 
 
 @lru_cache(maxsize=256)
 def cached_profile(path: str, mtime_ns: int, size: int) -> DeviceProfile:
-    """One parsed profile (the host's with this machine's facts), cached per file version: dashboards read
-    profiles on every control change, and parsing ten YAML files each time cost ~30 ms. An edited file (new
-    modification time or size) is read again. Profiles are frozen, so sharing one is safe."""
-    prof = load_profile(path)
-    if prof.name == "host":
-        from workbench.hardware.host import with_host_facts
-
-        prof = with_host_facts(prof)
-    return prof
+    """One parsed profile file, cached per file version: dashboards read profiles on every control change, and
+    parsing ten YAML files each time cost ~30 ms. An edited file (new modification time or size) is read again.
+    Profiles are frozen, so sharing one is safe."""
+    return load_profile(path)
 
 
 def device(name: str | DeviceProfile, extra_dirs: Iterable[str | os.PathLike] | None = None) -> DeviceProfile:

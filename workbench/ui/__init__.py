@@ -7,7 +7,8 @@
   variants fit which device under a budget.
 * `ExportPanel(results)`: export a variant with its parity report and signed manifest.
 * `LLMPlanner()`: an LLM's memory per bit-width and context, and which hardware (how many of it) holds it.
-* `demo_results()`: the dashboards' data (``$WORKBENCH_RESULTS``, or a cached sweep of the default model).
+* `demo_results()`: the dashboards' data (``$WORKBENCH_RESULTS``, the shipped results in data/demo/, or a cached
+  sweep of the default model); `demo_page(Panel)`: a panel on them at once, or a progress page while a sweep runs.
 * `serve(name)`: serve a dashboard with Voilà on localhost → ``(process, url)``.
 
 Every control is a plain ipywidget: set its ``.value`` or call ``button.click()`` and the panel updates, exactly
@@ -39,6 +40,7 @@ _NAMES = {
     "RuntimeCompare": "workbench.ui.runtime_compare",
     "runtime_results": "workbench.ui.runtime_data",
     "demo_results": "workbench.ui.data",
+    "demo_page": "workbench.ui.data",
     "demo_grid": "workbench.ui.data",
     "export_dir": "workbench.ui.data",
     "variant_handle": "workbench.ui.data",
