@@ -39,7 +39,7 @@ def in_process(df, changes: int) -> dict[str, float]:
     ex = ui.TradeoffExplorer(df)
     xs = [c for _, c in ex.x.options if c in ("latency_ms_p50", "size_bytes", "latency_ms_est", "energy_mj_est")]
     bits = list(ex.bits.value)
-    devices = [d for d in ex.device.options if d is not None]
+    devices = [v for _, v in ex.device.options]  # (label, value) pairs; None is this machine (measured)
     steps = []
     for i in range(changes):  # axis, filter, device and bar changes, in turn
         kind = i % 4
@@ -114,12 +114,12 @@ def main() -> int:
     args = ap.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from workbench.ui.data import demo_results, demo_store, fast_mode
+    from workbench.ui.data import demo_results, demo_store, demo_task, fast_mode, shipped_path
 
     results = args.results or os.environ.get("WORKBENCH_RESULTS")
     df = demo_results(results=results)
-    if results is None:
-        results = str(demo_store())
+    if results is None:  # the shipped results when fresh, else the cached demo sweep
+        results = str(shipped_path(demo_task()) if df.attrs.get("source") == "shipped" else demo_store())
     print(f"results: {results} ({len(df)} rows{', fast demo' if fast_mode() and not args.results else ''}); "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
