@@ -73,12 +73,12 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
 def test_demo_headless_sweeps_the_default_grid_and_writes_the_report(tmp_path, capsys):
     assert main(["demo", "--no-serve", "--out", str(tmp_path), "--limit", "100"]) == 0
     out = capsys.readouterr().out
-    assert "Pareto front of digits-cnn" in out
+    assert "Pareto front of kws" in out
     assert "Recommended on this machine (measured)" in out and "at 5 inferences/s" in out
-    with workbench.ResultStore(tmp_path / "digits-cnn.sqlite") as st:
+    with workbench.ResultStore(tmp_path / "kws.sqlite") as st:
         df = st.to_frame()
     assert df["variant"].nunique() == 35 and set(df["device"]) == {"raspberry-pi-4", "jetson-orin-nano", "esp32-s3"}
-    assert (tmp_path / "digits-cnn-report.html").stat().st_size > 100_000
+    assert (tmp_path / "kws-report.html").stat().st_size > 100_000
     # A second run reads everything back from the store.
     assert main(["demo", "--no-serve", "--out", str(tmp_path), "--limit", "100"]) == 0
     assert "35/35" in capsys.readouterr().err
