@@ -10,32 +10,79 @@ Example:
 
 from __future__ import annotations
 
-from workbench import plan, zoo
-from workbench.artifacts import Artifact, Tolerance, VerifiedArtifact, decrypt, export, keys, verify
-from workbench.compression import (
-    LowRank,
-    Prune,
-    Quantize,
-    Recover,
-    auto_mixed_precision,
-    compress,
-    prune_plan,
-    sensitivity,
-)
-from workbench.core.errors import WorkbenchError
-from workbench.core.handle import ModelHandle, TensorSpec
+# Lazy public surface (PEP 562): `import workbench` loads no heavy library (torch alone takes ~2 s to import, pandas
+# ~0.4 s); each name is imported from its module on first use, so a notebook pays only for what it touches.
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from workbench.core.version import VERSION
-from workbench.formats.loader import load
-from workbench.hardware import Estimate, device, devices, estimate
-from workbench.hardware.profile import DeviceProfile
-from workbench.measurement import Measurement, measure, profile_layers, to_frame
-from workbench.measurement.baseline import baseline
-from workbench.measurement.calibrate import calibrate_host
-from workbench.runtimes import RUNTIMES, Runner, available_runtimes, runtime
-from workbench.sweeps import Decision, Grid, ResultStore, best, decide, grid, pareto, results_frame, sweep
-from workbench.task import Task
+
+_LAZY = {
+    "Artifact": "workbench.artifacts", "Tolerance": "workbench.artifacts", "VerifiedArtifact": "workbench.artifacts",
+    "decrypt": "workbench.artifacts", "export": "workbench.artifacts", "keys": "workbench.artifacts",
+    "verify": "workbench.artifacts",
+    "LowRank": "workbench.compression", "Prune": "workbench.compression", "Quantize": "workbench.compression",
+    "Recover": "workbench.compression", "auto_mixed_precision": "workbench.compression",
+    "compress": "workbench.compression", "prune_plan": "workbench.compression", "sensitivity": "workbench.compression",
+    "WorkbenchError": "workbench.core.errors", "ModelHandle": "workbench.core.handle",
+    "TensorSpec": "workbench.core.handle", "load": "workbench.formats.loader",
+    "Estimate": "workbench.hardware", "device": "workbench.hardware", "devices": "workbench.hardware",
+    "estimate": "workbench.hardware", "DeviceProfile": "workbench.hardware.profile",
+    "Measurement": "workbench.measurement", "measure": "workbench.measurement",
+    "profile_layers": "workbench.measurement", "to_frame": "workbench.measurement",
+    "baseline": "workbench.measurement.baseline", "calibrate_host": "workbench.measurement.calibrate",
+    "RUNTIMES": "workbench.runtimes", "Runner": "workbench.runtimes", "available_runtimes": "workbench.runtimes",
+    "runtime": "workbench.runtimes",
+    "Decision": "workbench.sweeps", "Grid": "workbench.sweeps", "ResultStore": "workbench.sweeps",
+    "best": "workbench.sweeps", "decide": "workbench.sweeps", "grid": "workbench.sweeps", "pareto": "workbench.sweeps",
+    "results_frame": "workbench.sweeps", "sweep": "workbench.sweeps",
+    "Task": "workbench.task",
+}
+"""Public name -> the module it lives in; `__getattr__` imports it on first access."""
+_SUBPACKAGES = ("plan", "zoo")
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
+    from workbench import plan, zoo
+    from workbench.artifacts import Artifact, Tolerance, VerifiedArtifact, decrypt, export, keys, verify
+    from workbench.compression import (
+        LowRank,
+        Prune,
+        Quantize,
+        Recover,
+        auto_mixed_precision,
+        compress,
+        prune_plan,
+        sensitivity,
+    )
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.handle import ModelHandle, TensorSpec
+    from workbench.formats.loader import load
+    from workbench.hardware import Estimate, device, devices, estimate
+    from workbench.hardware.profile import DeviceProfile
+    from workbench.measurement import Measurement, measure, profile_layers, to_frame
+    from workbench.measurement.baseline import baseline
+    from workbench.measurement.calibrate import calibrate_host
+    from workbench.runtimes import RUNTIMES, Runner, available_runtimes, runtime
+    from workbench.sweeps import Decision, Grid, ResultStore, best, decide, grid, pareto, results_frame, sweep
+    from workbench.task import Task
 
 __version__ = VERSION
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f"workbench.{name}")
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    globals()[name] = value  # later accesses skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Artifact",

@@ -26,7 +26,15 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
+
+# plotly's FigureWidget imports nbformat, which imports jsonschema, which imports rfc3987-syntax when it is installed
+# (jupyter-events pulls it in for IRI format checks): that package compiles 38 Lark grammars at import, 3-5 s of every
+# dashboard's first paint (measured: FigureWidget import 7.3 s -> 1.9 s on this 2-core VM), for a check nothing in a
+# kernel runs. Treat it as absent, as jsonschema does when the optional package is not installed; a process that
+# imported it already keeps it.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
 _NAMES = {
     "TradeoffExplorer": "workbench.ui.explorer",
