@@ -149,12 +149,15 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
                                  config={"displaylogo": False}))
         first = False
     if has_devices:
-        cols = [c for c in ["device", "variant", "runtime", "latency_ms_est", "energy_mj_est", "power_w_est",
-                            "fits", "reason"] if c in ok]
+        cols = [c for c in ["device", "variant", "runtime", "latency_ms_est", "energy_mj_est", "energy_mj",
+                            "power_w_est", "fits", "reason"] if c in ok and (c != "energy_mj" or ok[c].notna().any())]
         parts.append("<h2>Device estimates</h2><p class='note est'>Estimates, not measurements: "
                      + html.escape(str(ok["formula"].dropna().iloc[0]) if "formula" in ok and ok["formula"].notna().any()
                                    else "see workbench.hardware.roofline") + "</p>")
         parts.append(_table(ok[cols].sort_values(["device", "energy_mj_est"])))
+        if "energy_note" in ok and ok["energy_note"].fillna("").str.len().any():
+            note = ok["energy_note"].fillna("").loc[lambda s: s.str.len() > 0].iloc[0]
+            parts.append(f"<p class='note'>Energy measured on this host (column energy_mj): {html.escape(note)}.</p>")
     if len(failed):
         cols = [c for c in ["variant", "runtime", "device", "error"] if c in failed]
         parts.append("<h2>Failed variants</h2>" + _table(failed.drop_duplicates(["variant", "runtime"])[cols]))

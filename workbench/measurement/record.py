@@ -27,7 +27,7 @@ COLUMNS = [
     "size_deflated_bytes", "params", "params_nonzero", "bits_effective", "realized", "realization", "latency_ms_p10",
     "latency_ms_p50", "latency_ms_p90",
     "latency_ms_p99", "latency_ms_mean", "latency_ms_iqr", "reps", "weight_bytes", "peak_mem_bytes", "macs",
-    "tokens_per_s", "ttft_ms", "kv_cache_bytes", "error",
+    "tokens_per_s", "ttft_ms", "kv_cache_bytes", "energy_mj", "energy_note", "error",
 ]
 DEVICE_COLUMNS = ["device", "latency_ms_est", "energy_mj_est", "power_w_est", "battery_h_est", "fits", "deployable",
                   "tokens_per_s_est", "energy_mj_per_token_est"]
@@ -40,6 +40,8 @@ class Measurement:
     `metrics` holds the task's metric(s) with their 95 % intervals (e.g. ``{"accuracy": 0.98, "accuracy_low":
     0.97, "accuracy_high": 0.99}``); `to_frame` spreads them into columns. `fidelity_low` / `fidelity_high` bound
     `fidelity` the same way; `latency_ms_p10` .. `latency_ms_p90` is the spread of the timed calls.
+    `energy_mj` is energy per inference *measured* on this host's RAPL counters (`workbench.measurement.energy`),
+    empty where the host has none, with `energy_note` saying how it was measured or why not.
     """
 
     variant: str
@@ -70,6 +72,8 @@ class Measurement:
     tokens_per_s: float | None = None
     ttft_ms: float | None = None
     kv_cache_bytes: int | None = None
+    energy_mj: float | None = None
+    energy_note: str = ""
     error: str | None = None
     task: str = ""
     lineage: tuple[str, ...] = ()
@@ -148,6 +152,7 @@ def measure(
         >>> bool(row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"])
         True
     """
+    from workbench.measurement.energy import measure_energy
     from workbench.measurement.latency import time_runner
     from workbench.measurement.size import artifact_size, count_nonzero, deflated_size
     from workbench.realize import realize
@@ -168,7 +173,8 @@ def measure(
         from workbench.measurement.lm import measure_lm
 
         return Measurement(**measure_lm(handle, task, runtime=runtime, threads=threads, devices=devices,
-                                        memory=memory, limit=limit, common=common))
+                                        memory=memory, limit=limit, common=common),
+                           energy_note="not measured for language models (per-token energy is estimated)")
     common["macs"] = _macs(handle)
     try:
         real = realize(handle, runtime, task)
@@ -178,6 +184,7 @@ def measure(
         fidelity = fidelity_scores(task, outputs, rows)
         sample = [np.ascontiguousarray(np.repeat(a[:1], batch, axis=0)) for a in task.example_inputs]
         stats = time_runner(run, sample)
+        energy = measure_energy(run, sample)
     except Exception as e:  # noqa: BLE001 - one failing runtime is a row, not a crashed sweep
         return Measurement(**common, error=f"{type(e).__name__}: {first_line(e)}",
                            estimates=_estimates(handle, devices, runtime=runtime))
@@ -202,6 +209,8 @@ def measure(
         latency_ms_mean=stats.mean,
         latency_ms_iqr=stats.iqr,
         reps=stats.reps,
+        energy_mj=energy.mj_per_inference,
+        energy_note=energy.note,
         weight_bytes=weight_bytes,
         peak_mem_bytes=peak_memory(runtime, path, sample, threads) if memory and path else None,
         artifact=str(path) if path else None,

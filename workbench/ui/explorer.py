@@ -490,6 +490,8 @@ DETAILS = (
     ("size_bytes", "file size (measured)", "size"), ("size_deflated_bytes", "zipped (measured)", "size"),
     ("params_nonzero", "non-zero parameters", ",.0f"), ("macs", "multiply-adds per inference", ",.0f"),
     ("peak_mem_bytes", "peak memory (measured)", "size"),
+    ("energy_mj", "energy per inference (measured on this host's RAPL counters, mJ)", ".4g"),
+    ("energy_note", "energy measurement", None),
 )
 DEVICE_DETAILS = (
     ("latency_ms_est", "latency (est., ms)", ".4g"), ("energy_mj_est", "energy per inference (est., mJ)", ".4g"),
