@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import header, verdict
 
 import workbench
 from workbench.core.isolated import run_child
@@ -45,7 +46,7 @@ SHIP = "int4-sym-g32-emb"
 
 
 def bar(ok: bool, label: str, detail: str) -> None:
-    print(f"  {'PASS' if ok else 'MISS'}  {label}: {detail}")
+    verdict(label, ok, detail)
 
 
 def raw_torch(folder: Path, prompt_ids: list[int], new: int, threads: int | None):
@@ -126,6 +127,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="skip the extra HQQ / symmetric rows and the sweep-memory check")
     args = ap.parse_args()
     say = lambda *a: print(*a, flush=True)  # noqa: E731
+    header("Language model (SmolLM2-135M): decode speed, artefact size and perplexity per bit-width",
+           threads=args.threads)
 
     t0 = time.perf_counter()
     task = workbench.zoo.load("smollm2")

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import header
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -114,6 +116,7 @@ def main() -> int:
     args = ap.parse_args()
 
     sys.path.insert(0, str(ROOT))
+    header("Dashboard latency: control -> updated figure, and first paint in headless Chromium")
     from workbench.ui.data import demo_results, demo_store, demo_task, fast_mode, shipped_path
 
     results = args.results or os.environ.get("WORKBENCH_RESULTS")
