@@ -209,9 +209,9 @@ def test_public_surface():
 
     assert sorted(workbench.__all__) == sorted([
         "Artifact", "Decision", "DeviceProfile", "Estimate", "Grid", "LowRank", "Measurement", "ModelHandle", "Prune",
-        "Quantize", "RUNTIMES", "Recover", "ResultStore", "Runner", "Task", "TensorSpec", "Tolerance",
+        "Quantize", "RUNTIMES", "Recover", "ResultStore", "Runner", "SpeedExplanation", "Task", "TensorSpec", "Tolerance",
         "VerifiedArtifact", "WorkbenchError", "__version__", "auto_mixed_precision", "available_runtimes",
-        "baseline", "best", "calibrate_host", "compress", "decide", "decrypt", "device", "devices", "estimate", "export", "grid",
+        "baseline", "best", "calibrate_host", "compress", "decide", "decrypt", "device", "devices", "estimate", "explain_speed", "export", "grid",
         "keys", "load", "measure", "pareto", "plan", "profile_layers", "prune_plan", "results_frame", "runtime", "sensitivity",
         "sweep", "to_frame", "verify", "zoo",
     ])
@@ -239,3 +239,23 @@ def test_ruff_is_clean():
     done = subprocess.run([ruff, "check", "--no-cache", "workbench", "tests", "benchmarks", "conftest.py"],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_import_workbench_loads_no_heavy_library_and_every_public_name_resolves():
+    code = ("import sys, workbench\n"
+            "heavy = [m for m in ('torch', 'pandas', 'onnxruntime', 'plotly', 'openvino', 'executorch') if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "assert {'zoo', 'viz', 'hardware', 'ui'} <= set(dir(workbench))\n"
+            "for name in workbench.__all__:\n"
+            "    getattr(workbench, name)\n"
+            "assert callable(workbench.viz.pareto_scatter) and workbench.compress.__module__.startswith('workbench.')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    try:
+        import workbench
+
+        workbench.no_such_name  # noqa: B018
+    except AttributeError as e:
+        assert "no_such_name" in str(e)
+    else:
+        raise AssertionError("an unknown attribute must raise AttributeError")

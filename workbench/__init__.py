@@ -30,6 +30,7 @@ _LAZY = {
     "estimate": "workbench.hardware", "DeviceProfile": "workbench.hardware.profile",
     "Measurement": "workbench.measurement", "measure": "workbench.measurement",
     "profile_layers": "workbench.measurement", "to_frame": "workbench.measurement",
+    "SpeedExplanation": "workbench.measurement.explain", "explain_speed": "workbench.measurement.explain",
     "baseline": "workbench.measurement.baseline", "calibrate_host": "workbench.measurement.calibrate",
     "RUNTIMES": "workbench.runtimes", "Runner": "workbench.runtimes", "available_runtimes": "workbench.runtimes",
     "runtime": "workbench.runtimes",
@@ -39,7 +40,9 @@ _LAZY = {
     "Task": "workbench.task",
 }
 """Public name -> the module it lives in; `__getattr__` imports it on first access."""
-_SUBPACKAGES = ("plan", "zoo")
+_SUBPACKAGES = ("artifacts", "cli", "compression", "core", "formats", "hardware", "measurement", "nets", "plan",
+                "realize", "report", "runtimes", "sweeps", "task", "ui", "viz", "zoo")
+"""Submodules reachable as attributes (``workbench.viz.pareto_scatter``), imported on first access too."""
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
     from workbench import plan, zoo
@@ -62,6 +65,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from workbench.measurement import Measurement, measure, profile_layers, to_frame
     from workbench.measurement.baseline import baseline
     from workbench.measurement.calibrate import calibrate_host
+    from workbench.measurement.explain import SpeedExplanation, explain_speed
     from workbench.runtimes import RUNTIMES, Runner, available_runtimes, runtime
     from workbench.sweeps import Decision, Grid, ResultStore, best, decide, grid, pareto, results_frame, sweep
     from workbench.task import Task
@@ -73,7 +77,9 @@ def __getattr__(name: str) -> Any:
     if name in _SUBPACKAGES:
         value = importlib.import_module(f"workbench.{name}")
     elif name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        module = importlib.import_module(_LAZY[name])
+        # As `from package import name` does, a name that is a submodule (workbench.artifacts.keys) is imported.
+        value = getattr(module, name) if hasattr(module, name) else importlib.import_module(f"{_LAZY[name]}.{name}")
     else:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")
     globals()[name] = value  # later accesses skip __getattr__
@@ -81,7 +87,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted({*globals(), *__all__, *_SUBPACKAGES})
 
 
 __all__ = [
@@ -96,6 +102,8 @@ __all__ = [
     "Estimate",
     "Measurement",
     "calibrate_host",
+    "explain_speed",
+    "SpeedExplanation",
     "device",
     "devices",
     "estimate",

@@ -45,6 +45,7 @@ from workbench.viz.latency import latency_distribution
 from workbench.viz.planning import fleet_figure, llm_memory_figure, schedule_figure, update_size_figure
 from workbench.viz.runtimes import runtime_compare, runtime_fit, runtime_summary, runtime_table, within_noise
 from workbench.viz.sizes import size_breakdown
+from workbench.viz.speed import speed_breakdown
 from workbench.viz.style import (
     BITS_COLORS,
     BITS_NAMES,
@@ -74,5 +75,5 @@ __all__ = [
     "fit_status", "fleet_figure", "heatmap", "heatmap_table", "into", "is_estimate", "latency_distribution",
     "llm_memory_figure", "maximized", "pareto_facets", "pareto_front", "pareto_scatter", "runtime_compare",
     "runtime_fit", "runtime_name", "runtime_summary", "runtime_table", "schedule_figure", "sensitivity_bars",
-    "size_breakdown", "update_pareto", "update_size_figure", "within_noise",
+    "size_breakdown", "speed_breakdown", "update_pareto", "update_size_figure", "within_noise",
 ]
