@@ -209,8 +209,9 @@ def test_mlp_channel_pruning_is_the_same_model_with_those_channels_zeroed(tiny_l
 
     from workbench.formats.lm_folder import save_lm_folder
 
-    v = compress(tiny_lm, Prune(0.3, structure="channel"), task=lm_task)
+    v = compress(tiny_lm, Prune(0.3, structure="channel", round_to=1), task=lm_task)  # unrounded: floor(I * r)
     keep = 128 - int(128 * 0.3)
+    assert compress(tiny_lm, Prune(0.3, structure="channel"), task=lm_task).module.config.intermediate_size == 88
     assert v.module.config.intermediate_size == keep and lm_spec(v).intermediate == keep
     zeroed = copy.deepcopy(tiny_lm.module)
     for layer, small in zip(zeroed.model.layers, v.module.model.layers):

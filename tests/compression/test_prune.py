@@ -164,9 +164,12 @@ def test_channel_global_ranks_across_layers_and_refuses_to_empty_one(digits):
     assert total_after == pytest.approx(total_before / 2, abs=2)
     with pytest.raises(workbench.WorkbenchError, match="would remove every channel of blocks.4.pw.conv"):
         compress(digits.model, Prune(0.99, structure="channel"))
-    # Per layer, floor(n * ratio) channels go, so even 0.999 leaves one in each layer.
-    tiny = compress(digits.model, Prune(0.999, structure="channel", scope="layer"))
+    # Per layer, floor(n * ratio) channels go, so even 0.999 leaves one in each layer (without rounding); rounded
+    # to the default multiple of 8, a layer keeps at least 8.
+    tiny = compress(digits.model, Prune(0.999, structure="channel", scope="layer", round_to=1))
     assert {a for _, a in tiny.meta["channels"].values()} == {1}
+    rounded = compress(digits.model, Prune(0.999, structure="channel", scope="layer"))
+    assert {a for _, a in rounded.meta["channels"].values()} == {8}
 
 
 def test_channel_respects_exclude_exactly(digits):
@@ -306,20 +309,28 @@ def test_minilm_onnx_two_four_groups_along_the_matmul_input_axis():
     assert emb.shape == (4, 384)
 
 
-def test_round_to_keeps_a_multiple_of_eight_channels_under_global_ranking(digits):
-    odd = workbench.compress(digits.model, Prune(0.5, structure="channel"))
-    even = workbench.compress(digits.model, Prune(0.5, structure="channel", round_to=8))
+def test_channel_pruning_rounds_to_multiples_of_eight_by_default(digits):
+    odd = workbench.compress(digits.model, Prune(0.5, structure="channel", round_to=1))
+    even = workbench.compress(digits.model, Prune(0.5, structure="channel"))
     widths = lambda h: [m.out_channels for m in h.module.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert any(w % 8 for w in widths(odd))  # what global ranking leaves: the reason for round_to
+    assert any(w % 8 for w in widths(odd))  # what global ranking leaves (19, 67, ...): the reason for the default
     assert all(w % 8 == 0 for w in widths(even)) and widths(even) != widths(digits.model)
+    assert widths(workbench.compress(digits.model, Prune(0.5, structure="channel", round_to=16))) == [
+        16, 16, 32, 32, 64, 64, 64, 64, 112, 112, 128]
     # close to the asked ratio: within 10 % of the unrounded variant's parameter count
     assert abs(even.num_params - odd.num_params) < 0.1 * odd.num_params
-    assert Prune(0.5, structure="channel", round_to=8).label == "prune-channel-0.50-mult8"
+    # the default is stored (so it is part of every key), and only another value shows in the label
+    assert Prune(0.5, structure="channel").round_to == 8 and Prune(0.5).round_to is None
+    assert Prune(0.5, structure="channel") == Prune(0.5, structure="channel", round_to=8)
+    assert [Prune(0.5, structure="channel", round_to=r).label for r in (None, 8, 1, 4)] == [
+        "prune-channel-0.50", "prune-channel-0.50", "prune-channel-0.50-mult1", "prune-channel-0.50-mult4"]
+    assert config_from_dict(json.loads(Prune(0.5, structure="channel", round_to=1).to_json())).round_to == 1
     assert workbench.compress(digits.model, Prune(0.5, structure="channel", round_to=8)).fingerprint == even.fingerprint
 
 
-@pytest.mark.parametrize("kw", [dict(round_to=1), dict(round_to=8.0), dict(round_to=True),
-                                dict(round_to=8, structure="unstructured")])
+@pytest.mark.parametrize("kw", [dict(round_to=0), dict(round_to=-8), dict(round_to=8.0), dict(round_to=True),
+                                dict(round_to="8"), dict(round_to=8, structure="unstructured"),
+                                dict(round_to=1, structure="2:4")])
 def test_round_to_is_validated(kw):
     with pytest.raises(ValueError, match="round_to"):
         Prune(0.5, **{"structure": "channel", **kw})

@@ -31,7 +31,7 @@ def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer:
         ratio: fraction of channels (and of heads) to remove.
         per_layer: remove ``floor(n * ratio)`` of each group; else rank all groups together.
         norm: 1 or 2, the norm of a channel's weights that scores it.
-        round_to: keep a multiple of this many channels per group, or `None`.
+        round_to: keep a multiple of this many channels per group (`None` or 1: no rounding).
         frozen: layer names (covering their submodules) whose weights must keep their shape exactly.
         keep_width: layer names whose output width must stay (a later constant shape depends on it); their
             inputs may still shrink.

@@ -60,7 +60,8 @@ def select_units(groups: list[ChannelGroup], *, ratio: float, per_layer: bool, r
         ratio: fraction of units to remove.
         per_layer: remove ``floor(n * ratio)`` of each group's n units; else rank all groups together (heads
             and channels in separate pools).
-        round_to: keep a multiple of this many channels in each channel group (see `round_groups`).
+        round_to: keep a multiple of this many channels in each channel group (see `round_groups`); `None` or
+            1: no rounding.
         model: the model's name, for the error message.
 
     Example:
@@ -97,8 +98,9 @@ def select_units(groups: list[ChannelGroup], *, ratio: float, per_layer: bool, r
 
 def round_groups(groups: list[ChannelGroup], round_to: int | None) -> None:
     """Make each channel group keep a multiple of `round_to` channels (nearest, at least one multiple), removing
-    the lowest-scored ones; groups narrower than `round_to`, and attention heads, are left as selected."""
-    if not round_to:
+    the lowest-scored ones; groups narrower than `round_to`, and attention heads, are left as selected. `None`
+    or 1: no rounding."""
+    if not round_to or round_to == 1:
         return
     for g in groups:
         n = len(g.scores)

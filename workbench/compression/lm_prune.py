@@ -10,7 +10,8 @@
 
   The rest are renumbered (their attention's ``layer_idx``, which indexes the KV cache) and the config's
   ``num_hidden_layers`` follows, so the variant saves, reloads and generates like any checkpoint.
-* ``Prune(r, structure="channel")`` removes ``floor(I * r)`` of the I intermediate channels of every MLP — row
+* ``Prune(r, structure="channel")`` removes ``floor(I * r)`` of the I intermediate channels of every MLP (the kept
+  width then rounded to a multiple of `Prune.round_to`, 8 by default; ``round_to=1``: no rounding) — row
   j of ``gate_proj`` and ``up_proj`` and column j of ``down_proj`` together — the same number in every layer,
   because the config has one ``intermediate_size``. A channel's importance is its output's mean magnitude on
   the calibration text times the norm of its ``down_proj`` column (Wanda / FLAP style) when the task is
