@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -141,25 +142,31 @@ def in_fixed_batches(call: Callable[[list[np.ndarray]], list[np.ndarray]], array
 def check_inputs(
     model_name: str, specs: Sequence[TensorSpec], arrays: Sequence[Any]
 ) -> list[np.ndarray]:
-    """Validate arrays against a signature; raise a `WorkbenchError` naming the expected signature."""
-    sig = describe_signature(specs)
+    """Validate arrays against a signature; raise a `WorkbenchError` naming the expected signature.
+
+    This runs on every call, so the happy path stays cheap (measured ~11 us per call before: the signature's
+    text was built eagerly and numpy 2's ``dtype.name`` is a slow property): the text is built only for an error,
+    and dtypes are compared as `np.dtype` objects.
+    """
     if specs and len(arrays) != len(specs):
-        raise WorkbenchError(f"{model_name} takes {len(specs)} input(s) {sig}; got {len(arrays)}.")
+        raise WorkbenchError(f"{model_name} takes {len(specs)} input(s) {describe_signature(specs)}; got {len(arrays)}.")
     out = []
     for i, a in enumerate(arrays):
         if hasattr(a, "detach"):
             a = a.detach().cpu().numpy()
         if not isinstance(a, np.ndarray):
-            raise WorkbenchError(f"{model_name}: input {i} is a {type(a).__name__}; pass numpy arrays {sig}.")
+            raise WorkbenchError(f"{model_name}: input {i} is a {type(a).__name__}; pass numpy arrays "
+                                 f"{describe_signature(specs)}.")
         if i < len(specs):
             s = specs[i]
-            if s.dtype is not None and a.dtype.name != s.dtype and _lossless_int(a, s.dtype):
-                a = a.astype(s.dtype)  # token ids: int64 from tokenizers, int32 in TFLite files
-            if s.dtype is not None and a.dtype.name != s.dtype:
-                raise WorkbenchError(
-                    f"{model_name}: input {s.name!r} has dtype {a.dtype.name}, expected {s.dtype} "
-                    f"(signature {sig}); convert with arr.astype(np.{s.dtype})."
-                )
+            if s.dtype is not None and a.dtype != _dtype(s.dtype):
+                if _lossless_int(a, s.dtype):
+                    a = a.astype(s.dtype)  # token ids: int64 from tokenizers, int32 in TFLite files
+                else:
+                    raise WorkbenchError(
+                        f"{model_name}: input {s.name!r} has dtype {a.dtype.name}, expected {s.dtype} "
+                        f"(signature {describe_signature(specs)}); convert with arr.astype(np.{s.dtype})."
+                    )
             if s.shape is not None:
                 ok = a.ndim == len(s.shape) and all(
                     d is None or d == n or j == 0 for j, (d, n) in enumerate(zip(s.shape, a.shape))
@@ -167,10 +174,15 @@ def check_inputs(
                 if not ok:
                     raise WorkbenchError(
                         f"{model_name}: input {s.name!r} has shape {tuple(a.shape)}, expected {s.describe()} "
-                        f"(N = any batch size; signature {sig})."
+                        f"(N = any batch size; signature {describe_signature(specs)})."
                     )
-        out.append(np.ascontiguousarray(a))
+        out.append(a if a.flags.c_contiguous else np.ascontiguousarray(a))
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype(name: str) -> np.dtype:
+    return np.dtype(name)
 
 
 def _lossless_int(a: np.ndarray, dtype: str) -> bool:
