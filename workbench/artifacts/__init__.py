@@ -13,10 +13,11 @@ Example:
 
 from __future__ import annotations
 
+from workbench.artifacts.accuracy_control import AccuracyControl
 from workbench.artifacts.api import Artifact, export
 from workbench.artifacts.manifest import VerifiedArtifact, decrypt, manifest_path, verify
 from workbench.artifacts.parity import DEFAULT_TOLERANCES, Tolerance
 from workbench.artifacts.targets import TARGETS, Target
 
-__all__ = ["DEFAULT_TOLERANCES", "TARGETS", "Artifact", "Target", "Tolerance", "VerifiedArtifact", "decrypt",
+__all__ = ["DEFAULT_TOLERANCES", "TARGETS", "AccuracyControl", "Artifact", "Target", "Tolerance", "VerifiedArtifact", "decrypt",
            "export", "manifest_path", "verify"]

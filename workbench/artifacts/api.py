@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 import os
 import platform
@@ -88,6 +89,7 @@ def export(
     tolerance: Tolerance | None = None,
     name: str | None = None,
     limit: int | None = None,
+    accuracy_control: Any = True,
 ) -> Artifact:
     """Export a model or variant to a deployable file, check it in its runtime, and write a manifest.
 
@@ -110,13 +112,20 @@ def export(
         tolerance: parity bounds; default `DEFAULT_TOLERANCES[target precision]`.
         name: the artefact's base name (default: model name, compression labels and target).
         limit: check parity on the first `limit` evaluation samples only.
+        accuracy_control: when an int8 target (``onnx-int8``, ``onnx-int8-dynamic``, ``tflite-int8``,
+            ``tflite-dynamic``) fails parity, keep its most fragile quantisers float, smallest set first, until
+            it passes (`workbench.artifacts.accuracy_control`, after NNCF's ``quantize_with_accuracy_control``);
+            the manifest's ``accuracy_control`` says which stayed float, the ranking, every try and the size
+            and latency cost. ``True`` (default) uses `AccuracyControl()`; pass an `AccuracyControl` to change
+            its budget, or ``False`` to refuse a failing int8 export as it is.
 
     Returns:
         An `Artifact`.
 
     Raises:
         WorkbenchError: an unknown target, a target that does not apply to this model (the message says why),
-            missing calibration, bad keys, or a parity failure (with the figures; nothing is written then).
+            missing calibration, bad keys, or a parity failure (with the figures; nothing is written then) that
+            accuracy control could not recover within its budget.
 
     Example:
         >>> private, public = workbench.keys.generate("keys/")
@@ -168,8 +177,25 @@ def export(
         task = Task.from_model(handle, handle.example_inputs)
         notes.append(f"no task given: parity checked on the model's {len(handle.example_inputs[0])} example inputs only")
 
+    control = _control(accuracy_control)
     built = t.build(handle, calib)
-    parity, art_handle = _parity(handle, t, built.path, task, tolerance, limit)
+    evaluate = _evaluator(handle, t, task, replay=control is not None and not lm)
+    figures, art_handle = evaluate(built.path, limit)
+    report = None
+    try:
+        parity = check(figures, tolerance, what=f"{handle.name} exported to {t.name}", hint=t.hint)
+    except WorkbenchError as failure:
+        from workbench.artifacts.accuracy_control import restore, supports
+
+        if control is None or lm or not supports(t):
+            raise
+        built, parity, art_handle, report = restore(handle, t, calib, built, figures, str(failure), evaluate,
+                                                     tolerance, limit, control)
+        kept = len(report["kept_float"])
+        notes.append(f"accuracy control kept {kept} of {report['quantisers']} quantised "
+                     f"{report['unit']}{'s' * (report['quantisers'] > 1)} float to pass parity "
+                     f"({parity['metric']} {report['before'][parity['metric']]:.4f} -> "
+                     f"{report['after'][parity['metric']]:.4f}; manifest 'accuracy_control')")
     storage = t.storage(built.path, art_handle)
 
     out = Path(out_dir)
@@ -212,6 +238,8 @@ def export(
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "device": device_name,
     }
+    if report is not None:
+        manifest["accuracy_control"] = report
     return _write(manifest, private, path, mpath)
 
 
@@ -252,17 +280,62 @@ def _export_folder(handle: ModelHandle, t: Target, built: Any, parity: dict[str,
     return _write(manifest, private, path, mpath)
 
 
-def _parity(handle: ModelHandle, t: Target, path: Path, task: Any, tolerance: Tolerance,
-            limit: int | None) -> tuple[dict[str, Any], ModelHandle]:
+def _evaluator(handle: ModelHandle, t: Target, task: Any, *, replay: bool) -> Any:
+    """``evaluate(path, limit) -> (parity figures, artefact handle)`` against the source in its own runtime; with
+    `replay`, the source's outputs are computed once (`Replay`) for the many candidates
+    accuracy control may check (not for language models: their outputs are large)."""
     from workbench.compression.base import base_name
     from workbench.formats.loader import load
     from workbench.runtimes import NATIVE, runtime
 
-    art_handle = load(path, name=f"{base_name(handle)}[{t.name}]", example_inputs=handle.example_inputs)
     source = runtime(handle, NATIVE[handle.framework], threads=1)
-    artifact = runtime(art_handle, t.runtime, threads=1)
-    figures = measure_parity(task, source, artifact, limit=limit)
-    return check(figures, tolerance, what=f"{handle.name} exported to {t.name}", hint=t.hint), art_handle
+    source = Replay(source) if replay else source
+
+    def evaluate(path: Path, limit: int | None) -> tuple[dict[str, Any], ModelHandle]:
+        art_handle = load(path, name=f"{base_name(handle)}[{t.name}]", example_inputs=handle.example_inputs)
+        artifact = runtime(art_handle, t.runtime, threads=1)
+        return measure_parity(task, source, artifact, limit=limit), art_handle
+
+    return evaluate
+
+
+class Replay:
+    """A runner that calls `runner` once per distinct input and replays its outputs afterwards.
+
+    Accuracy control checks many candidate files against one source; the source's outputs on the evaluation
+    split do not change, and recomputing them (38 s for MiniLM in PyTorch) would dominate every try. Inputs are
+    keyed by their bytes, so a stateful task (the VAD feeds back its state) replays exactly.
+    """
+
+    def __init__(self, runner: Any) -> None:
+        self.runner, self.runtime = runner, runner.runtime
+        self._seen: dict[str, list[np.ndarray]] = {}
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        h = hashlib.sha1()
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+        key = h.hexdigest()
+        if key not in self._seen:
+            self._seen[key] = [np.array(o, copy=True) for o in self.runner(*arrays)]
+        return self._seen[key]
+
+    def __getattr__(self, name: str) -> Any:  # anything else a task reads from its runner
+        return getattr(self.runner, name)
+
+
+def _control(option: Any) -> Any:
+    from workbench.artifacts.accuracy_control import AccuracyControl
+
+    if option is True:
+        return AccuracyControl()
+    if option is False or option is None:
+        return None
+    if isinstance(option, AccuracyControl):
+        return option
+    raise WorkbenchError(f"accuracy_control must be True, False or a workbench.AccuracyControl, got {option!r}.")
 
 
 def _calibration(handle: ModelHandle, calibration: Any) -> list[np.ndarray] | None:

@@ -9,6 +9,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 from workbench.core.paths import atomic_write
 from workbench.formats.loader import load
+from workbench.formats.onnx_optimize import FUSION_VERSION
 from workbench.realize.common import Needs, Realized, cache_file, fallback_note, has_conv, join_notes
 
 MODE_NOTES = {"static": "int8 QDQ (static, calibrated)", "dynamic": "int8 dynamic", "nbits": "MatMulNBits {b}-bit"}
@@ -16,12 +17,19 @@ MODE_NOTES = {"static": "int8 QDQ (static, calibrated)", "dynamic": "int8 dynami
 
 
 def realize_variant(handle: ModelHandle, runtime: str, task: Any, needs: Needs) -> Realized:
+    """What ONNX Runtime runs for a variant. A BERT-like transformer runs ONNX Runtime's fused graph
+    (`onnx_optimize.transformer_onnx`: Attention, EmbedLayerNormalization, BiasGelu) in fp32 and, quantised
+    after fusion, in dynamic int8 (QAttention); static int8, MatMulNBits and fp16 start from the unfused export,
+    whose layers their recipes name one by one."""
     from workbench.formats.convert import to_onnx
+    from workbench.formats.onnx_optimize import transformer_onnx
 
     sparse_note = needs.sparse_note
-    base = to_onnx(handle)
+    fused = transformer_onnx(handle)
     if not needs.quantised:
-        return Realized(runtime, load(base, name=handle.name), base, not sparse_note, join_notes("fp32", sparse_note))
+        return Realized(runtime, load(fused.path, name=handle.name), fused.path, not sparse_note,
+                        join_notes("fp32", fused.note, sparse_note))
+    base, fusion_note = to_onnx(handle), ""
     try:
         if needs.quant.is_fp16:
             out = cache_file(handle, "ort-fp16", ".onnx")
@@ -40,12 +48,15 @@ def realize_variant(handle: ModelHandle, runtime: str, task: Any, needs: Needs) 
                 mode = "static" if (needs.quant.quantises_activations or has_conv(handle)) and calibration else "dynamic"
             else:
                 mode = "nbits"
-            out = cache_file(handle, f"ort-{mode}{b}", ".onnx")
+            tag = f"ort-{mode}{b}"
+            if mode == "dynamic" and fused.is_fused:
+                base, fusion_note, tag = fused.path, fused.note, f"{tag}-fused{FUSION_VERSION}"
+            out = cache_file(handle, tag, ".onnx")
             if not out.is_file():
                 realize_onnx(base, needs.quant, out, calibration=calibration, mode=mode)
             what = MODE_NOTES[mode].format(b=b)
-        return Realized(runtime, load(out, name=handle.name), out, not sparse_note, join_notes(what, sparse_note),
-                        "int8" if mode in ("static", "dynamic") else None)
+        return Realized(runtime, load(out, name=handle.name), out, not sparse_note,
+                        join_notes(what, fusion_note, sparse_note), "int8" if mode in ("static", "dynamic") else None)
     except (WorkbenchError, ValueError, RuntimeError) as e:
         return Realized(runtime, load(base, name=handle.name), base, False, fallback_note(e, sparse_note))
 
