@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import header, verdict
+
 import workbench
 
 
@@ -37,8 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     grid = workbench.grid(prune=[0, 0.25, 0.5, 0.75], structure=["unstructured", "channel"],
                           bits=[int(b) for b in args.bits.split(",")], devices=["raspberry-pi-4"])
-    print(f"sweep of {args.task}: {len(grid)} variants on onnxruntime, executor {args.executor}, "
-          f"{os.cpu_count()} CPU cores")
+    header(f"Sweep scaling: {args.task}, {len(grid)} variants on onnxruntime, executor {args.executor}", threads=1)
     with tempfile.TemporaryDirectory() as tmp:
         one, n1 = timed_sweep(args.task, grid, Path(tmp) / "w1.sqlite", args.executor, 1)
         print(f"  1 worker : {one:7.1f} s  ({n1} rows)")
@@ -48,8 +49,9 @@ def main() -> None:
         workbench.sweep(args.task, grid, store=Path(tmp) / "w2.sqlite", progress=False)
         cached = time.perf_counter() - t0
     ratio = one / two
-    print(f"\n  {'2 workers vs 1 worker (wall time)':40s} {ratio:6.2f}x   goal >= 1.60x: {'met' if ratio >= 1.6 else 'NOT met'}")
-    print(f"  {'cached re-run of the finished sweep':40s} {cached:6.2f} s   goal < 1 s:     {'met' if cached < 1 else 'NOT met'}")
+    print()
+    verdict("2 workers >= 1.6x one worker (wall time)", ratio >= 1.6, f"{ratio:.2f}x ({one:.1f} s vs {two:.1f} s)")
+    verdict("cached re-run of the finished sweep < 1 s", cached < 1, f"{cached:.2f} s")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import torch.nn.utils.prune
 
 import workbench
 from workbench import zoo
+from workbench.compression import recover as recover_module
 from workbench.compression.base import compress, config_from_dict
 from workbench.compression.recover import Method, Recover
 
@@ -171,6 +172,25 @@ def test_small_batches_freeze_batchnorm(digits, damaged60):
     small = compress(damaged60, Recover(steps=3, batch_size=8), task=digits).module.state_dict()
     assert all(torch.equal(small[k], v) for k, v in stats.items())
     assert not torch.equal(small["classifier.weight"], damaged60.module.classifier.weight)
+
+
+def test_conv_models_train_channels_last_and_come_back_in_the_usual_layout(digits, damaged60, monkeypatch):
+    xs = [torch.from_numpy(a[:2]) for a in digits.train_inputs]
+    assert recover_module.channels_last(damaged60.module, xs)
+    assert not recover_module.channels_last(torch.nn.Linear(4, 2), [torch.zeros(2, 4)])
+    nhwc = compress(damaged60, Recover(steps=2), task=digits)
+    tensors = [*nhwc.module.parameters(), *nhwc.module.buffers()]
+    assert all(t.is_contiguous() for t in tensors)
+    monkeypatch.setattr(recover_module, "channels_last", lambda *_: False)
+    nchw = compress(damaged60, Recover(steps=2), task=digits)
+    # The layout changes no value beyond float round-off: the same losses, and (Adam's first steps can turn a
+    # near-zero gradient's round-off into a full lr-sized step) nearly the same model.
+    first, last = (nhwc.meta["recover"][k] / nchw.meta["recover"][k] for k in ("initial_loss", "final_loss"))
+    assert first == pytest.approx(1, abs=1e-5) and last == pytest.approx(1, abs=1e-2)
+    x = torch.from_numpy(digits.eval_inputs[0][:256])
+    with torch.no_grad():
+        a, b = nhwc.module(x), nchw.module(x)
+    assert float((a - b).abs().max()) < 0.02 * float(b.abs().max())
 
 
 def test_recover_after_quantize_stays_on_the_grid(digits, baseline):

@@ -11,15 +11,60 @@ from typing import Any, Callable, Iterator, Sequence
 
 from workbench.core.errors import WorkbenchError
 from workbench.sweeps.spec import Grid
-from workbench.sweeps.units import TaskRef, Unit, remote_unit, run_unit, task_ref
+from workbench.sweeps.units import TaskRef, Unit, remote_family, run_unit, task_ref
 
 Results = Iterator[tuple[Unit, list[dict[str, Any]]]]
 
 
 def run_serial(executor: Any, task: Any, g: Grid, pending: Sequence[Unit], workers: int | None, memory: bool) -> Results:
-    """Every unit in this process, in order."""
+    """Every unit measured in this process, in order, with the grid's torch threads (as in a worker process).
+
+    Building runs on `g.threads` intra-op threads too, not only timing: recovery fine-tuning of the kws DS-CNN
+    took 60 ms a step on one thread and 300-650 ms on two on a busy 2-core machine. Prune points that fine-tune
+    are built ahead, a few at a time, in this process and a helper process side by side (`workers` processes,
+    default 2 on a machine with 2+ cores; see `workbench.sweeps.prebuild`), and only then measured here, with
+    the helper idle.
+    """
+    import torch
+
+    from workbench.sweeps.prebuild import Prebuild, build_processes
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(g.threads)
+    ahead = Prebuild(task, g, [u.spec for u in pending], build_processes(workers))
+    try:
+        ahead.start([u.spec for u in pending])
+        for u in pending:
+            ahead.ready(u.spec)
+            yield u, run_unit(task, u.spec, u.runtime, g, memory=memory)
+    finally:
+        ahead.close()
+        torch.set_num_threads(before)
+
+
+def families(pending: Sequence[Unit], workers: int) -> list[list[Unit]]:
+    """The units grouped so that a worker builds each pruned (+ recovered) model once and all its bit-widths from it.
+
+    Units with nothing to prune share nothing costly and stay one per group. Where there are fewer groups than
+    workers, the largest groups are halved (their pruning is then repeated, but every worker has work). The
+    groups with fine-tuning come first, so the longest work starts first.
+
+    Example:
+        >>> g = workbench.grid(prune=[0, 0.5], structure=["channel"], bits=[32, 8, 4], recover=[10])
+        >>> units = [Unit(s, "onnxruntime", s.label, ()) for s in g]
+        >>> [[u.spec.label for u in f] for f in families(units, workers=2)][0]
+        ['channel-0.50+r10', 'channel-0.50+r10+q8', 'channel-0.50+r10+q4']
+    """
+    groups: dict[Any, list[Unit]] = {}
     for u in pending:
-        yield u, run_unit(task, u.spec, u.runtime, g, memory=memory)
+        head = (u.spec.prune, u.spec.structure, u.spec.recover) if u.spec.prune else ("alone", len(groups))
+        groups.setdefault(head, []).append(u)
+    out = list(groups.values())
+    while len(out) < workers and max(len(f) for f in out) > 1:
+        big = max(out, key=len)
+        out.remove(big)
+        out += [big[: len(big) // 2], big[len(big) // 2:]]
+    return sorted(out, key=lambda f: (f[0].spec.recover is None, f[0].spec.prune == 0, -len(f)))
 
 
 def worker_task(task: Any) -> TaskRef:
@@ -39,7 +84,7 @@ def is_dask_client(x: Any) -> bool:
 
 
 def run_processes(executor: Any, task: Any, g: Grid, pending: Sequence[Unit], workers: int | None, memory: bool):
-    """A local pool of spawned processes; each loads the task once from its `TaskRef`."""
+    """A local pool of spawned processes; each loads the task once from its `TaskRef` and runs whole `families`."""
     ref = worker_task(task)
     workers = workers or os.cpu_count() or 1
     import multiprocessing as mp
@@ -47,11 +92,12 @@ def run_processes(executor: Any, task: Any, g: Grid, pending: Sequence[Unit], wo
     from concurrent.futures.process import BrokenProcessPool
 
     # spawn, not fork: a forked copy of a process that already runs torch / onnxruntime thread pools can hang.
-    with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(remote_unit, ref, u.spec, u.runtime, g, memory): u for u in pending}
+    groups = families(pending, workers)
+    with ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(remote_family, ref, [(u.spec, u.runtime) for u in f], g, memory): f for f in groups}
         try:
             for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+                yield from zip(futures[fut], fut.result())
         except BrokenProcessPool as e:
             raise WorkbenchError(
                 f"a sweep worker process died ({e}); every finished variant is stored, so run the same sweep "
@@ -77,10 +123,12 @@ def run_dask(executor: Any, task: Any, g: Grid, pending: Sequence[Unit], workers
     else:
         client = executor
     try:
-        futures = {client.submit(remote_unit, ref, u.spec, u.runtime, g, memory, pure=False): u for u in pending}
+        groups = families(pending, workers or len(client.scheduler_info().get("workers", {})) or 1)
+        futures = {client.submit(remote_family, ref, [(u.spec, u.runtime) for u in f], g, memory, pure=False): f
+                   for f in groups}
         try:
             for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+                yield from zip(futures[fut], fut.result())
         finally:
             for f in futures:
                 f.cancel()
@@ -106,12 +154,12 @@ def execute(executor: Any, task: Any, g: Grid, pending: Sequence[Unit], workers:
     """Yield ``(unit, rows)`` as units finish, from the chosen executor."""
     if not pending:
         return
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise WorkbenchError(f"workers must be a positive integer, got {workers!r}")
     if executor == "serial":
         yield from run_serial(executor, task, g, pending, workers, memory)
         return
     worker_task(task)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise WorkbenchError(f"workers must be a positive integer, got {workers!r}")
     name = executor_name(executor)
     if name is None:
         raise WorkbenchError(

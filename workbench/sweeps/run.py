@@ -39,7 +39,9 @@ def sweep(
         store: a `ResultStore`, a path to one (created if missing), or None (in memory: no resume).
         executor: ``"serial"`` (this process), ``"processes"`` (a local process pool), ``"dask"`` (a new local
             Dask cluster), a `dask.distributed.Client`, or a scheduler address (``"tcp://host:8786"``).
-        workers: processes for ``"processes"`` / ``"dask"`` (default: the CPU count).
+        workers: processes for ``"processes"`` / ``"dask"`` (default: the CPU count); for ``"serial"``, the
+            processes that fine-tune prune points before they are measured (default 2 with 2+ cores; 1: only
+            this process). Measuring is serial either way.
         progress: show a progress bar (a widget in JupyterLab) with variants done / total and ETA.
         on_result: called with each newly computed row (a dict) as it is stored; never for stored rows.
         memory: measure each variant's peak memory in a child process (about 1 s per variant).

@@ -5,6 +5,7 @@ A worker never receives a live model: it gets a `TaskRef` and loads the task its
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -80,13 +81,22 @@ def units(task: Any, g: Grid, versions: dict[str, str]) -> list[Unit]:
 
 
 def run_unit(task: Any, spec: VariantSpec, runtime: str, g: Grid, *, memory: bool = True) -> list[dict[str, Any]]:
-    """Build and measure one variant on one runtime; returns its rows (errors become rows, never exceptions)."""
+    """Build and measure one variant on one runtime; returns its rows (errors become rows, never exceptions).
+
+    The pruned (+ recovered) model and the ONNX trace are shared with the variant's siblings
+    (`workbench.sweeps.shared`); latency is timed within `SWEEP_BUDGET`; peak memory comes from a forked
+    pre-started process where the runtime allows it (`workbench.sweeps.memory`).
+    """
     from workbench.core.errors import first_line
+    from workbench.core.lm import is_language_model
+    from workbench.measurement.latency import SWEEP_BUDGET, latency_budget
     from workbench.measurement.record import Measurement, measure
+    from workbench.sweeps.memory import FORK_SAFE, PROBES
+    from workbench.sweeps.shared import ONNX_RUNTIMES, build_variant, share_onnx
 
     t0 = time.perf_counter()
     try:
-        variant = _build(task, spec.configs(scope=g.scope))
+        variant = build_variant(task, spec.configs(scope=g.scope))
     except Exception as e:  # noqa: BLE001 - a variant that cannot be built is a stored row, the sweep goes on
         m = Measurement(variant=spec.label, runtime=runtime, threads=g.threads, batch=1, task=task.name,
                         error=f"compress: {type(e).__name__}: {first_line(e)}")
@@ -94,37 +104,21 @@ def run_unit(task: Any, spec: VariantSpec, runtime: str, g: Grid, *, memory: boo
         if g.devices:
             rows = [{**rows[0], "device": d} for d in g.devices]
     else:
-        m = measure(variant, task, runtime=runtime, threads=g.threads, devices=g.devices, limit=g.limit,
-                    memory=memory)
+        if runtime in ONNX_RUNTIMES:
+            share_onnx(variant)
+        forked = memory and runtime in FORK_SAFE and not is_language_model(variant)
+        with latency_budget(SWEEP_BUDGET):
+            m = measure(variant, task, runtime=runtime, threads=g.threads, devices=g.devices, limit=g.limit,
+                        memory=memory and not forked)
+        if forked and m.artifact and not m.error:  # measure's sample: batch 1 of each example input
+            m = dataclasses.replace(m, peak_mem_bytes=PROBES(runtime, m.artifact, [a[:1] for a in task.example_inputs],
+                                                             g.threads))
         rows = m.rows()
     seconds = time.perf_counter() - t0
     return [{**r, **spec_columns(spec), "seconds": seconds} for r in rows]
 
 
 _TASKS: dict[TaskRef, Any] = {}
-
-
-_PRUNED: dict[tuple[str, str], Any] = {}
-
-
-def _build(task: Any, configs: list[Any]) -> Any:
-    """Compress; the pruned-and-recovered model is shared by the bit-widths that follow it in the grid.
-
-    Variants are pure (each config returns a new handle), so reusing the float pruned model for q8, q4, ...
-    gives the same result as rebuilding it, without re-running pruning and fine-tuning for every bit-width.
-    """
-    from workbench.compression import compress
-
-    head = [c for c in configs if c.kind in ("prune", "recover")]
-    tail = configs[len(head):]
-    if not head:
-        return compress(task.model, *tail, task=task)
-    key = (task.name + task.model.fingerprint, json.dumps([c.to_dict() for c in head], sort_keys=True, default=str))
-    if key not in _PRUNED:
-        if len(_PRUNED) >= 4:
-            _PRUNED.pop(next(iter(_PRUNED)))
-        _PRUNED[key] = compress(task.model, *head, task=task)
-    return compress(_PRUNED[key], *tail, task=task)
 
 
 def remote_unit(ref: TaskRef, spec: VariantSpec, runtime: str, g: Grid, memory: bool) -> list[dict[str, Any]]:
@@ -135,3 +129,21 @@ def remote_unit(ref: TaskRef, spec: VariantSpec, runtime: str, g: Grid, memory: 
     if ref not in _TASKS:
         _TASKS[ref] = ref.load()
     return run_unit(_TASKS[ref], spec, runtime, g, memory=memory)
+
+
+def remote_family(ref: TaskRef, work: list[tuple[VariantSpec, str]], g: Grid, memory: bool) -> list[list[dict[str, Any]]]:
+    """`remote_unit` for each (spec, runtime) of a family, in order, in one worker: the family's pruned
+    (+ recovered) model is built once there and shared by its bit-widths."""
+    return [remote_unit(ref, spec, runtime, g, memory) for spec, runtime in work]
+
+
+def remote_prepare(ref: TaskRef, specs: list[VariantSpec], g: Grid) -> Any:
+    """`workbench.sweeps.shared.prepare_family` in a helper process (the task loaded once per process)."""
+    import torch
+
+    from workbench.sweeps.shared import prepare_family
+
+    torch.set_num_threads(g.threads)
+    if ref not in _TASKS:
+        _TASKS[ref] = ref.load()
+    return prepare_family(_TASKS[ref], specs, g)
