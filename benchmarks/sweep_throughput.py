@@ -197,8 +197,11 @@ def main() -> None:
         for v in (v for v in common if any(label(r) == v and r["bits"] == 32 for r in ref_rows)):
             print(f"    {v:28s} workbench {cached['accuracy'][v]:.4f}   reference {acc[v]:.4f}")
     print()
-    verdict("cold-cache sweep <= 1 s per variant", cold / n <= 1.0,
-            f"{cold / n:.2f} s per variant ({cold:.0f} s for {n}, interpreter start-up and report included)")
+    detail = f"{cold / n:.2f} s per variant ({cold:.0f} s for {n}, interpreter start-up and report included)"
+    if args.quick:  # 2 fine-tuned prune points over 9 variants: the fixed costs weigh more than in the demo's 6/35
+        verdict("cold-cache demo sweep <= 1 s per variant", None, f"the bar is for the full grid; subset: {detail}")
+    else:
+        verdict("cold-cache demo sweep <= 1 s per variant", cold / n <= 1.0, detail)
     verdict("cached re-run < 1 s", cached["seconds"] < 1.0, f"{cached['seconds']:.2f} s for {n} variants")
     if ref is None:
         verdict("workbench >= hand-written reference", None, "--skip-reference")
