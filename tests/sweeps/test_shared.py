@@ -57,7 +57,9 @@ def test_a_derived_onnx_file_is_the_direct_export(digits):
         np.testing.assert_array_equal(inits_a[name], inits_b[name], err_msg=name)
 
 
-def test_one_trace_per_architecture_and_files_reused_across_processes(digits):
+def test_one_trace_per_architecture_and_files_reused_across_processes(digits, tmp_path, monkeypatch):
+    # An empty cache: an earlier test of this process may have left these variants' files on disk already.
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
     before = dataclasses.replace(shared.STATS)
     same = [workbench.compress(digits.model, *c, task=digits) for c in ([Quantize(8)], [Prune(0.25), Quantize(2)])]
     narrow = workbench.compress(digits.model, Prune(0.25, structure="channel"), task=digits)
