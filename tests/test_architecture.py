@@ -213,11 +213,11 @@ def test_public_surface():
         "VerifiedArtifact", "WorkbenchError", "__version__", "auto_mixed_precision", "available_runtimes",
         "baseline", "best", "calibrate_host", "compress", "decide", "decrypt", "device", "devices", "estimate", "explain_speed", "export", "grid",
         "keys", "load", "measure", "pareto", "plan", "profile_layers", "prune_plan", "results_frame", "runtime", "sensitivity",
-        "sweep", "to_frame", "verify", "zoo",
+        "Space", "hypervolume", "search", "sweep", "to_frame", "verify", "zoo",
     ])
     for name in workbench.__all__:
         assert hasattr(workbench, name), name
-    for fn in ("compress", "measure", "sweep", "export", "runtime", "load", "estimate", "devices", "grid"):
+    for fn in ("compress", "measure", "sweep", "search", "export", "runtime", "load", "estimate", "devices", "grid"):
         assert callable(getattr(workbench, fn)), f"workbench.{fn} must stay the function"
 
 

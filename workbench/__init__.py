@@ -32,6 +32,7 @@ _LAZY = {
     "profile_layers": "workbench.measurement", "to_frame": "workbench.measurement",
     "SpeedExplanation": "workbench.measurement.explain", "explain_speed": "workbench.measurement.explain",
     "baseline": "workbench.measurement.baseline", "calibrate_host": "workbench.measurement.calibrate",
+    "Space": "workbench.searches", "hypervolume": "workbench.searches", "search": "workbench.searches",
     "RUNTIMES": "workbench.runtimes", "Runner": "workbench.runtimes", "available_runtimes": "workbench.runtimes",
     "runtime": "workbench.runtimes",
     "Decision": "workbench.sweeps", "Grid": "workbench.sweeps", "ResultStore": "workbench.sweeps",
@@ -41,7 +42,7 @@ _LAZY = {
 }
 """Public name -> the module it lives in; `__getattr__` imports it on first access."""
 _SUBPACKAGES = ("artifacts", "cli", "compression", "core", "formats", "hardware", "measurement", "nets", "plan",
-                "realize", "report", "runtimes", "sweeps", "task", "ui", "viz", "zoo")
+                "realize", "report", "runtimes", "searches", "sweeps", "task", "ui", "viz", "zoo")
 """Submodules reachable as attributes (``workbench.viz.pareto_scatter``), imported on first access too."""
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from workbench.measurement.calibrate import calibrate_host
     from workbench.measurement.explain import SpeedExplanation, explain_speed
     from workbench.runtimes import RUNTIMES, Runner, available_runtimes, runtime
+    from workbench.searches import Space, hypervolume, search
     from workbench.sweeps import Decision, Grid, ResultStore, best, decide, grid, pareto, results_frame, sweep
     from workbench.task import Task
 
@@ -128,6 +130,9 @@ __all__ = [
     "grid",
     "pareto",
     "sweep",
+    "Space",
+    "hypervolume",
+    "search",
     "RUNTIMES",
     "ModelHandle",
     "Runner",

@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 
-from workbench.cli import commands, export_commands
+from workbench.cli import commands, export_commands, search_commands
 from workbench.core.errors import WorkbenchError
 
 # Each command module adds its subparsers and maps command names to handlers; a new family is one more entry.
-COMMAND_MODULES = (commands, export_commands)
+COMMAND_MODULES = (commands, export_commands, search_commands)
 
 
 def parser() -> argparse.ArgumentParser:

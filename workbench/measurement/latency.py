@@ -164,3 +164,40 @@ def time_runner(
         p50=float(q50), p90=float(q90), p99=float(q99), mean=float(arr.mean()), iqr=float(q75 - q25),
         reps=len(times), warmup=b.warmup, p10=float(q10),
     )
+
+
+_TIMING_LOCK: ContextVar = ContextVar("workbench_timing_lock", default=None)
+
+
+@contextlib.contextmanager
+def exclusive_timing(lock: object) -> Iterator[None]:
+    """Within this block, `timing_section` holds `lock` (anything with ``acquire`` / ``release``: a
+    ``multiprocessing`` lock, a ``dask.distributed.Lock``) while it times, so parallel workers time one at a time.
+
+    Example:
+        >>> import threading
+        >>> lock = threading.Lock()
+        >>> with exclusive_timing(lock):
+        ...     with timing_section():
+        ...         lock.locked()
+        True
+    """
+    token = _TIMING_LOCK.set(lock)
+    try:
+        yield
+    finally:
+        _TIMING_LOCK.reset(token)
+
+
+@contextlib.contextmanager
+def timing_section() -> Iterator[None]:
+    """Wrap the timed calls of a measurement: holds the lock `exclusive_timing` set, if any (else does nothing)."""
+    lock = _TIMING_LOCK.get()
+    if lock is None:
+        yield
+        return
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -66,6 +66,7 @@ def measure_lm(handle: ModelHandle, task: Any, *, runtime: str, threads: int | N
     """
     from workbench.core.env import fast_mode
     from workbench.formats.lm_folder import tokenizer_of
+    from workbench.measurement.latency import timing_section
     from workbench.realize import realize
     from workbench.runtimes import runtime as make_runtime
 
@@ -76,8 +77,9 @@ def measure_lm(handle: ModelHandle, task: Any, *, runtime: str, threads: int | N
         run = make_runtime(real.handle, runtime, threads=threads)
         outputs, rows = task.run(run, limit=limit)
         metrics = task.score(outputs, rows)
-        timing = time_generation(run, timing_prompt(task, tokenizer_of(handle)),
-                                 FAST_NEW_TOKENS if fast_mode() else NEW_TOKENS)
+        with timing_section():  # one worker at a time where a parallel search asks for it
+            timing = time_generation(run, timing_prompt(task, tokenizer_of(handle)),
+                                     FAST_NEW_TOKENS if fast_mode() else NEW_TOKENS)
     except Exception as e:  # noqa: BLE001 - one failing runtime is a row, not a crashed sweep
         return dict(**common, error=f"{type(e).__name__}: {first_line(e)}", estimates=lm_estimates(handle, devices, runtime))
     from workbench.hardware.lm_estimate import lm_weight_bytes

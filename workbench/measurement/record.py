@@ -153,7 +153,7 @@ def measure(
         True
     """
     from workbench.measurement.energy import measure_energy
-    from workbench.measurement.latency import time_runner
+    from workbench.measurement.latency import time_runner, timing_section
     from workbench.measurement.size import artifact_size, count_nonzero, deflated_size
     from workbench.realize import realize
     from workbench.runtimes import runtime as make_runtime
@@ -183,8 +183,9 @@ def measure(
         metrics = task.score(outputs, rows)
         fidelity = fidelity_scores(task, outputs, rows)
         sample = [np.ascontiguousarray(np.repeat(a[:1], batch, axis=0)) for a in task.example_inputs]
-        stats = time_runner(run, sample)
-        energy = measure_energy(run, sample)
+        with timing_section():  # one worker at a time where a parallel search asks for it
+            stats = time_runner(run, sample)
+            energy = measure_energy(run, sample)
     except Exception as e:  # noqa: BLE001 - one failing runtime is a row, not a crashed sweep
         return Measurement(**common, error=f"{type(e).__name__}: {first_line(e)}",
                            estimates=_estimates(handle, devices, runtime=runtime))

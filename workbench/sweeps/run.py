@@ -69,13 +69,13 @@ def sweep(
     g = grid if grid is not None else Grid()
     if not isinstance(g, Grid):
         raise WorkbenchError(f"sweep() takes a workbench.grid(...), got {type(g).__name__}")
-    _check_devices(g)
+    check_devices(g)
     dropped = [(s.label, r) for s, r in g.dropped]
     specs = g.variants
     if task.train_inputs is None:
         dropped += [(s.label, f"{task.name} has no training split to recover with") for s in specs if s.recover]
         specs = [s for s in specs if not s.recover]
-    versions = {**library_versions(), "workbench": _workbench_version()}
+    versions = {**library_versions(), "workbench": workbench_version()}
     todo_all = [u for u in units(task, g, versions) if u.spec in specs]
     st = open_store(store)
     have = st.present(k for u in todo_all for _, k in u.row_keys)
@@ -85,7 +85,7 @@ def sweep(
     try:
         for unit, rows in execute(executor, task, g, pending, workers, memory):
             keyed = [{**r, "key": k, "unit": unit.key, "task": task.name}
-                     for r, (_, k) in zip(_by_device(rows, unit), unit.row_keys)]
+                     for r, (_, k) in zip(rows_by_device(rows, unit), unit.row_keys)]
             for row in st.add(keyed):
                 if on_result is not None:
                     on_result(row)
@@ -102,20 +102,20 @@ def sweep(
     return df
 
 
-def _workbench_version() -> str:
+def workbench_version() -> str:
     from workbench.core.version import VERSION
 
     return VERSION
 
 
-def _check_devices(g: Grid) -> None:
+def check_devices(g: Grid) -> None:
     from workbench.hardware.catalog import device
 
     for d in g.devices:
         device(d)  # raises WorkbenchError naming the known profiles
 
 
-def _by_device(rows: list[dict[str, Any]], unit: Unit) -> list[dict[str, Any]]:
+def rows_by_device(rows: list[dict[str, Any]], unit: Unit) -> list[dict[str, Any]]:
     """Order a unit's rows as its row keys (one per device, or the single device-less row)."""
     by = {r.get("device"): r for r in rows}
     out = []

@@ -22,6 +22,7 @@ DEFAULT_PRUNE = (0.0, 0.25, 0.5, 0.75)
 DEFAULT_STRUCTURES = ("unstructured", "channel")
 DEFAULT_BITS = (32, 16, 8, 4, 2)
 SCOPES = ("layer", "global")
+ORDERS = ("prune-first", "quantize-first")
 
 
 @dataclass(frozen=True, order=True)
@@ -40,6 +41,11 @@ class VariantSpec:
         method: ``"rtn"`` (round to nearest) or ``"hqq"`` (half-quadratic: zero points and scales fitted to
             the weights). `group_size`, `symmetric` and `method` enter `to_dict` (and the store key) only when
             they differ from the defaults, so stores written before they existed keep their keys.
+        layer_bits: per-layer weight bits, ``(("blocks.0.pw.conv", 4), ...)`` (`Quantize`'s `per_layer`; 32: that
+            layer stays float); other layers get `bits`. A search point (`workbench.Space`), never a grid's.
+        layer_prune: per-layer pruning ratios (`Prune`'s `per_layer`; 0: that layer is left whole).
+        order: ``"prune-first"`` (prune, recover, then quantise) or ``"quantize-first"`` (quantise, then prune
+            and recover the quantised model). These three, too, enter `to_dict` only when set.
     """
 
     prune: float = 0.0
@@ -50,34 +56,56 @@ class VariantSpec:
     group_size: int | None = None
     symmetric: bool = True
     method: str = "rtn"
+    layer_bits: tuple[tuple[str, int], ...] = ()
+    layer_prune: tuple[tuple[str, float], ...] = ()
+    order: str = "prune-first"
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"VariantSpec: scope must be 'layer' or 'global', got {self.scope!r}")
+        if self.order not in ORDERS:
+            raise ValueError(f"VariantSpec: order must be one of {ORDERS}, got {self.order!r}")
+        object.__setattr__(self, "layer_bits", tuple(sorted((str(n), int(b))
+                                                            for n, b in dict(self.layer_bits).items())))
+        if self.bits >= 16 and any(b < 16 for _, b in self.layer_bits):
+            raise ValueError("VariantSpec: layer_bits gives integer bits to some layers, so `bits` (for the layers "
+                             f"not named) must be 2..8 too, not {self.bits}; name a layer with 32 to keep it float")
+        object.__setattr__(self, "layer_prune", tuple(sorted((str(n), float(r))
+                                                             for n, r in dict(self.layer_prune).items())))
 
     def __repr__(self) -> str:  # the quantisation-grid fields only where they differ from the defaults
         extra = "".join(f", {k}={v!r}" for k, v, d in (("group_size", self.group_size, None),
                                                         ("symmetric", self.symmetric, True),
-                                                        ("method", self.method, "rtn")) if v != d)
+                                                        ("method", self.method, "rtn"),
+                                                        ("layer_bits", self.layer_bits, ()),
+                                                        ("layer_prune", self.layer_prune, ()),
+                                                        ("order", self.order, "prune-first")) if v != d)
         return (f"VariantSpec(prune={self.prune!r}, structure={self.structure!r}, bits={self.bits!r}, "
                 f"recover={self.recover!r}, scope={self.scope!r}{extra})")
 
     @property
     def is_baseline(self) -> bool:
-        return self.prune == 0 and self.bits == 32
+        return self.prune == 0 and self.bits == 32 and not self.layer_bits and not self.layer_prune
+
+    @property
+    def quantized(self) -> bool:
+        """Whether this point quantises weights to integers (its `bits`, or any layer's)."""
+        return self.bits < 16 or any(b < 16 for _, b in self.layer_bits)
 
     @property
     def label(self) -> str:
         """``baseline``, ``channel-0.50+r200+q8``, ``fp16``, ..."""
         parts = []
-        if self.prune:
-            parts.append("2:4" if self.structure == "2:4" else f"{self.structure}-{self.prune:.2f}")
+        if self.prune or self.layer_prune:
+            head = "2:4" if self.structure == "2:4" else f"{self.structure}-{self.prune:.2f}"
+            parts.append(head + (f"-m{_digest(self.layer_prune)}" if self.layer_prune else ""))
         if self.recover:
             parts.append(f"r{self.recover}")
-        if self.bits == 16:
+        if self.bits == 16 and not self.layer_bits:
             parts.append("fp16")
-        elif self.bits < 16:
-            parts.append(self.quantize().label)
+        elif self.quantized:
+            q = self.quantize().label
+            parts = [q, *parts] if self.order == "quantize-first" else [*parts, q]
         return "+".join(parts) or "baseline"
 
     def quantize(self) -> Any:
@@ -85,6 +113,9 @@ class VariantSpec:
         from workbench.compression import Quantize
 
         extra: dict[str, Any] = {}
+        if self.layer_bits:
+            extra["per_layer"] = {n: b for n, b in self.layer_bits if b < 16}
+            extra["exclude"] = [n for n, b in self.layer_bits if b >= 16]
         if self.group_size is not None:
             extra.update(granularity="group", group_size=self.group_size)
         if not self.symmetric:
@@ -100,14 +131,16 @@ class VariantSpec:
 
         scope = self.scope if scope is None else scope
         out: list[Any] = []
-        if self.prune:
-            out.append(Prune(self.prune, structure=self.structure, scope=scope))
+        if self.prune or self.layer_prune:
+            extra = {"per_layer": self.layer_prune} if self.layer_prune else {}
+            out.append(Prune(self.prune, structure=self.structure, scope=scope, **extra))
             if self.recover:
                 out.append(Recover(steps=self.recover))
-        if self.bits == 16:
+        if self.bits == 16 and not self.layer_bits:
             out.append(Quantize(dtype="fp16"))
-        elif self.bits < 16:
-            out.append(self.quantize())
+        elif self.quantized:
+            q = self.quantize()
+            out = [q, *out] if self.order == "quantize-first" else [*out, q]
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +149,18 @@ class VariantSpec:
         for name, default in (("group_size", None), ("symmetric", True), ("method", "rtn")):
             if getattr(self, name) != default:
                 d[name] = getattr(self, name)
+        for name in ("layer_bits", "layer_prune"):  # JSON text: one column value, stable in parquet and in keys
+            if getattr(self, name):
+                d[name] = json.dumps(dict(getattr(self, name)), sort_keys=True)
+        if self.order != "prune-first":
+            d["order"] = self.order
         return d
+
+
+def _digest(pairs: tuple[tuple[str, Any], ...]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:6]
 
 
 def _numbers(name: str, values: Any, ok, what: str) -> tuple:

@@ -70,14 +70,16 @@ def unit_hash(*parts: Any) -> str:
 
 def units(task: Any, g: Grid, versions: dict[str, str]) -> list[Unit]:
     """Every variant × runtime of the grid, keyed by everything that determines its result."""
+    return [unit_of(task, spec, rt, g, versions) for spec in g.variants for rt in g.runtimes]
+
+
+def unit_of(task: Any, spec: VariantSpec, runtime: str, g: Grid, versions: dict[str, str]) -> Unit:
+    """One variant on one runtime with its store keys: the grid gives the measurement settings and devices, so a
+    search point (`workbench.search`) and the same point of a sweep share their keys and stored rows."""
     devices: list[str | None] = list(g.devices) or [None]
     settings = {"threads": g.threads, "limit": g.limit, "scope": g.scope, "schema": SCHEMA_VERSION}
-    out = []
-    for spec in g.variants:
-        for rt in g.runtimes:
-            key = unit_hash(task.model.fingerprint, task.name, spec.to_dict(), rt, settings, versions)
-            out.append(Unit(spec, rt, key, tuple((d, unit_hash(key, d)) for d in devices)))
-    return out
+    key = unit_hash(task.model.fingerprint, task.name, spec.to_dict(), runtime, settings, versions)
+    return Unit(spec, runtime, key, tuple((d, unit_hash(key, d)) for d in devices))
 
 
 def run_unit(task: Any, spec: VariantSpec, runtime: str, g: Grid, *, memory: bool = True) -> list[dict[str, Any]]:
