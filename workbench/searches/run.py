@@ -218,7 +218,7 @@ def search(
     try:
         _recover_interrupted(study)
         if not study.trials:
-            run.enqueue_baseline()
+            run.enqueue_start()
         skip = interrupted(study)
         done = sum(counted(t, skip) for t in study.get_trials(deepcopy=False))
         bar = _progress(progress, total=n_trials, initial=min(done, n_trials), desc=f"search {task.name}")
@@ -260,11 +260,17 @@ class _Run:
         self.evaluated = 0
         self.dims = {k: v for k, v in space.dimensions().items() if len(v) > 1}
 
-    def enqueue_baseline(self) -> None:
-        """The original model first (when the space holds it): the reference every later trial is read against."""
+    def enqueue_start(self) -> None:
+        """The first trials of a new study: the original model (when the space holds it), the reference every later
+        trial is read against, and in a per-layer space every *uniform* assignment (all free layers at 8 bits, all
+        at 4, ...): the variants a grid would give, from which NSGA-II's recombination mixes per-layer ones."""
         dims = self.space.dimensions()
         if 0.0 in dims["prune"] and 32 in dims["bits"] and not self.space.layer_bits and not self.space.layer_prune:
             self.study.enqueue_trial({k: v for k, v in {"prune": 0.0, "bits": 32}.items() if k in self.dims})
+        for kind in ("layer_bits", "layer_prune"):
+            free = {k: c for k, c in self.dims.items() if k.startswith(kind + ":")}
+            for v in dict.fromkeys(v for c in free.values() for v in c):
+                self.study.enqueue_trial({k: v for k, c in free.items() if v in c})
 
     def unit(self, params: Mapping[str, Any]) -> Any:
         from workbench.sweeps.units import unit_of
