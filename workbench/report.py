@@ -1,4 +1,5 @@
-"""A self-contained HTML report of sweep results: figures, Pareto table, device fit and the configs.
+"""A self-contained HTML report of sweep results: figures, Pareto table, device fit and the configs; for the
+frame of a `workbench.search`, also what it searched for and its hypervolume over trials.
 
 The page embeds plotly.js once (about 4.5 MB) so it opens offline, from a file, on any machine. Measured
 figures and device estimates are labelled as such, as everywhere else in the workbench.
@@ -66,6 +67,97 @@ def _front_table(front: pd.DataFrame, rows: pd.DataFrame, metric: str) -> pd.Dat
     return show
 
 
+HYPERVOLUME_WORDS = ("Hypervolume is the share of the objective space the variants found so far dominate; it rises "
+                     "as the search finds better trade-offs and flattens when it stops finding them.")
+
+
+def objective_words(objectives: dict[str, str]) -> str:
+    """``{"accuracy": "max", "latency_ms_p50": "min"}`` → ``"higher accuracy, lower median latency"``."""
+    from workbench.viz.style import short_label
+
+    return ", ".join(f"{'higher' if d == 'max' else 'lower'} {short_label(c).split(',')[0]}"
+                     for c, d in objectives.items())
+
+
+def constraint_words(constraints: dict[str, Any], metric: str) -> str:
+    """A search's constraints in words (`workbench.search`'s keys), ``"none"`` without any.
+
+    Example:
+        >>> constraint_words({"min_accuracy": 0.9, "device": "raspberry-pi-4"}, "accuracy")
+        'accuracy at least 90.0 %; judged on Raspberry Pi 4, with its estimates; fits its memory'
+    """
+    from workbench.sweeps.words import (
+        device_words,
+        energy_words,
+        latency_words,
+        metric_name,
+        runtime_words,
+        size_words,
+        value_words,
+    )
+
+    c = dict(constraints)
+    device = c.get("device")
+    out = []
+    if c.get("min_accuracy") is not None:
+        out.append(f"{metric_name(metric)} at least {value_words(c['min_accuracy'], metric)}")
+    if c.get("max_metric") is not None:
+        out.append(f"{metric_name(metric)} at most {value_words(c['max_metric'], metric)}")
+    for key, what, words in (("max_latency_ms", "estimated latency" if device else "median latency", latency_words),
+                             ("max_energy_mj", "estimated energy per inference", energy_words),
+                             ("max_size_bytes", "file size", size_words),
+                             ("max_memory_bytes", "peak memory", size_words)):
+        if c.get(key) is not None:
+            out.append(f"{what} at most {words(c[key])}")
+    if device is not None:
+        out.append(f"judged on {device_words(device)}, with its estimates")
+        if c.get("must_fit", True):
+            out.append("fits its memory")
+    if c.get("runtime") is not None:
+        out.append(f"runs on {runtime_words(c['runtime'])}")
+    if c.get("realized_only"):
+        out.append("compression executed by the runtime, not simulated")
+    return "; ".join(out) or "none"
+
+
+def _search_section(df: pd.DataFrame, metric: str, plot: Any) -> str:
+    """The "Search" section of a `workbench.search` frame: trials, objectives, constraints, hypervolume."""
+    from workbench.viz import hypervolume_chart
+    from workbench.viz.search import objective_rows, search_history
+
+    a = df.attrs
+    last = int(pd.to_numeric(df["trial"], errors="coerce").max()) + 1 if len(df) else 0
+    trials = int(a.get("trials", last))
+    variants = df["variant"].nunique() if "variant" in df else len(df)
+    text = (f"These variants were picked by a search, not by trying every combination: {trials} trials "
+            f"found {variants} different variants")
+    if a.get("study"):
+        text += f" (Optuna study <code>{html.escape(str(a['study']))}</code>)"
+    text += "."
+    if a.get("evaluated") is not None:
+        measured = int(a["evaluated"])
+        text += (f" {measured} of them were measured by this search; the other {max(0, trials - measured)} trials "
+                 "were read from the results store (measured earlier, or a variant tried again).")
+    rows = objective_rows(df)
+    feasible = int(rows.loc[rows["feasible"].astype(bool), "variant"].nunique()) if "feasible" in rows else variants
+    parts = [f"<h2>Search</h2><p class='note'>{text}</p>",
+             f"<p>Objectives: {html.escape(objective_words(a['objectives']))}. Constraints: "
+             f"{html.escape(constraint_words(a.get('constraints') or {}, metric))}. {feasible} of {variants} "
+             "variants meet them.</p>"]
+    history = search_history(df)
+    parts.append(f"<h3>Hypervolume over trials</h3><p class='note'>{html.escape(HYPERVOLUME_WORDS)}")
+    if len(history):
+        hv = history["hypervolume"].to_numpy(float)
+        gain = history["trial"].iloc[int((hv >= hv[-1] - 1e-12).argmax())]
+        parts.append(f" Here it reached {hv[-1]:.2f}; the last gain came at trial {int(gain) + 1} of "
+                     f"{max(trials, last)}.</p>" if hv[-1] > 0 else " No variant met the constraints, so it "
+                     "stayed at 0.</p>")
+        parts.append(plot(hypervolume_chart(history, trials=range(max(trials, last)))))
+    else:
+        parts.append(" No trial has a value for every objective, so there is none to chart.</p>")
+    return "".join(parts)
+
+
 def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *, title: str | None = None,
                  rate_hz: float | None = None, battery_mah: float | None = None) -> Path:
     """Write the HTML report of a sweep (a results DataFrame, a `ResultStore`, or a store path).
@@ -74,7 +166,9 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
     device the results estimate for, with battery life when `rate_hz` and `battery_mah` are given), Pareto front
     (figure and table, each metric with its 95 % interval and its difference to the original), metric heatmap
     over prune ratio × bits, size (raw vs deflated), device fit and energy (estimates, with the device profile
-    and formula), failed variants, and the configs and library versions that produced the figures.
+    and formula), failed variants, and the configs and library versions that produced the figures. The frame of
+    a `workbench.search` (a ``trial`` column and ``attrs["objectives"]``) also gets a "Search" section: its
+    trials, objectives and constraints in words, and its hypervolume over trials.
 
     Example:
         >>> write_report(df, "report.html")    # or a store: write_report("results.sqlite", "report.html")
@@ -142,12 +236,19 @@ def write_report(results: pd.DataFrame | Any, out: str | Path = "report.html", *
         parts.append(f"<h2>Pareto-optimal variants{f' of {html.escape(task)}' if task else ''}</h2>")
         parts.append(f"<p class='note'>{metric} up; file size and measured p50 latency down; one front per "
                      "runtime.</p>" + _table(_front_table(front, rows, metric)))
-    first = True
+    first = [True]
+
+    def plot(fig: Any) -> str:  # plotly.js goes inline once, with the first figure of the page
+        out = fig.to_html(full_html=False, include_plotlyjs="inline" if first[0] else False,
+                          config={"displaylogo": False})
+        first[0] = False
+        return out
+
+    if "trial" in df and df.attrs.get("objectives"):
+        parts.append(_search_section(df, metric, plot))
     for name, fig, note in figs:
         parts.append(f"<h2>{html.escape(name)}</h2>" + (f"<p class='note'>{html.escape(note)}</p>" if note else ""))
-        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if first else False,
-                                 config={"displaylogo": False}))
-        first = False
+        parts.append(plot(fig))
     if has_devices:
         cols = [c for c in ["device", "variant", "runtime", "latency_ms_est", "energy_mj_est", "energy_mj",
                             "power_w_est", "fits", "reason"] if c in ok and (c != "energy_mj" or ok[c].notna().any())]

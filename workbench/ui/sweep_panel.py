@@ -1,7 +1,9 @@
 """`SweepPanel`: choose a model and a grid, press Run, watch the progress bar and the Pareto chart fill in.
 
 The sweep runs in the kernel (`workbench.sweep` with an ``on_result`` callback); every stored row updates the
-progress bar and the chart in place. Rows that failed are listed in the panel, and an exception (a bad model
+progress bar and the chart in place. In search mode the same controls describe the space, and Run calls
+`workbench.search` (``on_trial``): each finished trial is a point, the current front a line, and one line of
+words says the best feasible variant so far (`workbench.ui.search_view`); the hypervolume chart follows. Rows that failed are listed in the panel, and an exception (a bad model
 file, an unknown device) is shown there too — never lost in a callback.
 
 `SweepProgress` is the page a dashboard shows while its data must first be measured (`workbench.ui.data.demo_page`):
@@ -44,6 +46,11 @@ class SweepPanel(Panel):
         limit: evaluation samples (0 = all). memory: peak-memory checkbox. x: the chart's x axis.
         run_button: press (or ``run_button.click()``) to run. progress, status: progress bar and its words.
         figure: the live Pareto chart. results: the finished frame (None before the first run).
+        mode: ``"grid"`` (every combination, `workbench.sweep`) or ``"search"`` (`workbench.search` over the grid's
+            space, on the metric and the chart's x). Search mode only: n_trials, sampler (``"nsga2"``, ``"tpe"``,
+            ``"random"``), min_metric (the worst acceptable metric value, a floor for accuracy and a ceiling for
+            perplexity; 0 = none; judged on the first chosen device), trials (the ``on_trial`` dicts so far),
+            hypervolume_figure (shown once a search returns).
 
     Example:
         >>> panel = SweepPanel("digits-cnn", limit=100, memory=False)
@@ -96,24 +103,43 @@ class SweepPanel(Panel):
                                        layout=widgets.Layout(width="130px"))
         self.x = widgets.Dropdown(options=axis_options(X_CHOICES), value="latency_ms_p50", description="chart x",
                                   layout=widgets.Layout(width="330px"))
+        self.mode = widgets.ToggleButtons(options=[("grid", "grid"), ("search", "search")], value="grid",
+                                          tooltips=["measure every combination", "let a search pick n trials"],
+                                          style={"button_width": "70px"})
+        self.n_trials = widgets.BoundedIntText(value=20, min=1, max=10_000, description="trials",
+                                               layout=widgets.Layout(width="150px", display="none"))
+        self.sampler = widgets.Dropdown(options=[("NSGA-II", "nsga2"), ("TPE", "tpe"), ("random", "random")],
+                                        value="nsga2", description="sampler",
+                                        layout=widgets.Layout(width="200px", display="none"))
+        self.min_metric = widgets.FloatText(value=0.0, description="metric limit", style={"description_width": "80px"},
+                                            tooltip="worst acceptable value of the task's metric (accuracy: a floor, "
+                                                    "perplexity: a ceiling); 0 = none",
+                                            layout=widgets.Layout(width="180px", display="none"))
         self.run_button = widgets.Button(description="Run sweep", icon="play", button_style="primary")
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="", bar_style="",
                                             layout=widgets.Layout(width="320px"))
         self.status = widgets.HTML(value=note_html("Choose a grid and press Run.", "#BAB0AC"))
         self.failures = widgets.HTML(value="")
         self.figure = go.FigureWidget(layout={"height": 440})
+        self.hypervolume_figure = go.FigureWidget(layout={"height": 300})
+        self.hypervolume_box = widgets.Box([self.hypervolume_figure], layout=widgets.Layout(display="none"))
+        self.trials: list[dict[str, Any]] = []
+        self._searched: tuple[str, str | None] = ("accuracy", None)  # the last search's metric and device
         self.results: pd.DataFrame | None = None
         self.rows: list[dict[str, Any]] = []
         self.running = False
         grid_box = widgets.HBox([self.prune, self.structure, self.bits, self.runtimes, self.devices],
                                 layout=widgets.Layout(flex_flow="row wrap"))
         top = widgets.HBox([self.model, self.path, self.upload], layout=widgets.Layout(flex_flow="row wrap"))
+        search = widgets.HBox([self.mode, self.n_trials, self.sampler, self.min_metric],
+                              layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         run = widgets.HBox([self.limit, self.memory, self.x, self.run_button, self.progress],
                            layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        super().__init__([top, grid_box, run, self.status, self.figure, self.failures])
+        super().__init__([top, grid_box, search, run, self.status, self.figure, self.hypervolume_box, self.failures])
         self.add_class("wb-sweep")
         self.model.observe(self.guard(self._model_changed), names="value")
         self.x.observe(self.guard(lambda _c: self._redraw()), names="value")
+        self.mode.observe(self.guard(self._mode_changed), names="value")
         self.run_button.on_click(self.guard(self.run))
 
     # ------------------------------------------------------------------------------------------ model
@@ -122,6 +148,12 @@ class SweepPanel(Panel):
         show = "" if self.model.value == FILE else "none"
         self.path.layout.display = show
         self.upload.layout.display = show
+
+    def _mode_changed(self, change: Any = None) -> None:
+        show = "" if self.mode.value == "search" else "none"
+        for w in (self.n_trials, self.sampler, self.min_metric):
+            w.layout.display = show
+        self.run_button.description = "Run search" if self.mode.value == "search" else "Run sweep"
 
     def task(self) -> Any:
         """The task to sweep: the given one, a zoo task, or a model file wrapped with random inputs."""
@@ -167,7 +199,8 @@ class SweepPanel(Panel):
     # -------------------------------------------------------------------------------------------- run
 
     def run(self, _button: Any = None) -> pd.DataFrame | None:
-        """Run the sweep the controls describe (what the Run button does); returns the results frame."""
+        """Run the sweep (or, in search mode, the search) the controls describe (what the Run button does);
+        returns the results frame."""
         import workbench
 
         if self.running:
@@ -175,8 +208,12 @@ class SweepPanel(Panel):
         g = self.grid()
         task = self.task()
         self.rows = []
+        self.trials = []
         self.results = None
         self.failures.value = ""
+        self.hypervolume_box.layout.display = "none"
+        if self.mode.value == "search":
+            return self._search(task, g)
         per_unit = max(1, len(g.devices))
         self.progress.max = max(1, len(g) * len(g.runtimes) * per_unit)
         self.progress.value = 0
@@ -208,6 +245,82 @@ class SweepPanel(Panel):
         self._redraw(df)
         return df
 
+    def search_settings(self, task: Any, g: Any) -> tuple[dict[str, str], dict[str, Any]]:
+        """``(objectives, constraints)`` of a search-mode run: the task's metric and the chart's x, the metric
+        limit (``min_accuracy``, or ``max_metric`` for a lower-is-better metric) and the first chosen device."""
+        from workbench.sweeps.frame import LOWER_IS_BETTER
+
+        lower = task.metric in LOWER_IS_BETTER
+        objectives = {task.metric: "min" if lower else "max", self.x.value: "min"}
+        constraints: dict[str, Any] = {}
+        if self.min_metric.value:
+            constraints["max_metric" if lower else "min_accuracy"] = float(self.min_metric.value)
+        if g.devices:
+            constraints["device"] = g.devices[0]
+        return objectives, constraints
+
+    def _search(self, task: Any, g: Any) -> pd.DataFrame:
+        import workbench
+        from workbench.searches import Space
+        from workbench.ui import search_view
+        from workbench.viz.search import hypervolume_chart, search_history
+
+        objectives, constraints = self.search_settings(task, g)
+        self._searched = (task.metric, constraints.get("device"))
+        self.progress.max = self.n_trials.value
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self.status.value = note_html(f"Searching {html.escape(task.name)}: {self.n_trials.value} trials over "
+                                      f"{len(g)} possible variants…", "#4C78A8")
+        self.running = True
+        self.run_button.disabled = True
+        try:
+            df = workbench.search(task, Space.from_grid(g), objectives=objectives, constraints=constraints,
+                                  n_trials=self.n_trials.value, sampler=self.sampler.value, store=self.store,
+                                  progress=False, on_trial=self._on_trial, memory=self.memory.value)
+        except BaseException:
+            self.progress.bar_style = "danger"
+            self.status.value = note_html("The search stopped; see the error below. Finished trials are kept in "
+                                          "the store.", "#D62728")
+            raise
+        finally:
+            self.running = False
+            self.run_button.disabled = False
+        self.results = df
+        self.progress.value = self.progress.max
+        self.progress.bar_style = "success"
+        self.status.value = note_html(html.escape(search_view.done_words(
+            df, self._points(df), self.trials, x=self.x.value, metric=task.metric)), "#2CA02C")
+        self._redraw(df)
+        last = int(df["trial"].max()) + 1 if len(df) else 0  # every trial, also those of an earlier run
+        trials = sorted({t["trial"] for t in self.trials} | set(range(max(df.attrs.get("trials", 0), last))))
+        hypervolume_chart(search_history(df), trials=trials, fig=self.hypervolume_figure)
+        self.hypervolume_box.layout.display = ""
+        return df
+
+    def _points(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The search's trials as points: those reported so far, or the finished frame's when none was."""
+        from workbench.ui import search_view
+
+        if self.trials or df is None:
+            return search_view.trial_points(self.trials, self.x.value, self._searched[0])
+        return search_view.frame_points(df, self.x.value, self._searched[0])
+
+    def _on_trial(self, trial: dict[str, Any]) -> None:
+        # Called inside workbench.search for every finished trial: must never raise into the search.
+        from workbench.ui import search_view
+
+        try:
+            self.trials.append(trial)
+            self.progress.value = min(self.progress.max, len(self.trials))
+            self.status.value = note_html(html.escape(search_view.trial_words(
+                self._points(), total=self.progress.max, x=self.x.value, metric=self._searched[0])), "#4C78A8")
+            self._show_failures(pd.DataFrame([{"variant": t["variant"], "runtime": t["runtime"],
+                                               "error": t.get("error")} for t in self.trials]))
+            self._redraw()
+        except Exception as e:  # noqa: BLE001 - a drawing problem must not stop the search; show it instead
+            self.show_error(e)
+
     def _on_result(self, row: dict[str, Any]) -> None:
         # Called inside workbench.sweep for every new row: must never raise into the sweep.
         try:
@@ -236,6 +349,13 @@ class SweepPanel(Panel):
     def _redraw(self, df: pd.DataFrame | None = None) -> None:
         from workbench import viz
 
+        if self.trials or (self.results is not None and "trial" in self.results):  # search mode's figure
+            from workbench.ui import search_view
+
+            metric, device = self._searched
+            search_view.search_figure(self._points(df if df is not None else self.results), x=self.x.value,
+                                      metric=metric, device=device, fig=self.figure)
+            return
         if df is None:
             if not self.rows:
                 return

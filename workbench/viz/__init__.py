@@ -44,6 +44,7 @@ from workbench.viz.grids import heatmap, heatmap_table, sensitivity_bars
 from workbench.viz.latency import latency_distribution
 from workbench.viz.planning import fleet_figure, llm_memory_figure, schedule_figure, update_size_figure
 from workbench.viz.runtimes import runtime_compare, runtime_fit, runtime_summary, runtime_table, within_noise
+from workbench.viz.search import hypervolume_chart
 from workbench.viz.sizes import size_breakdown
 from workbench.viz.speed import speed_breakdown
 from workbench.viz.style import (
@@ -72,7 +73,7 @@ __all__ = [
     "BITS_COLORS", "BITS_NAMES", "DEVICE_COLORS", "DEVICE_ESTIMATES", "FIT_COLORS", "FIT_STATUS", "OTHER_COLOR",
     "PALETTE", "RUNTIME_COLORS", "RUNTIME_NAMES", "STRUCTURE_COLORS", "STRUCTURE_NAMES", "STRUCTURE_SYMBOLS", "axis_label",
     "color_of", "device_compare", "device_fit_table", "energy_vs_accuracy", "estimate_vs_measured",
-    "fit_status", "fleet_figure", "heatmap", "heatmap_table", "into", "is_estimate", "latency_distribution",
+    "fit_status", "fleet_figure", "heatmap", "heatmap_table", "hypervolume_chart", "into", "is_estimate", "latency_distribution",
     "llm_memory_figure", "maximized", "pareto_facets", "pareto_front", "pareto_scatter", "runtime_compare",
     "runtime_fit", "runtime_name", "runtime_summary", "runtime_table", "schedule_figure", "sensitivity_bars",
     "size_breakdown", "speed_breakdown", "update_pareto", "update_size_figure", "within_noise",
