@@ -95,3 +95,17 @@ def test_bad_spec_files_are_clear_errors(tmp_path):
         load_search_spec(p)
     with pytest.raises(WorkbenchError, match="does not exist"):
         load_search_spec(tmp_path / "missing.yaml")
+
+
+def test_per_layer_pruning_is_searched_and_pinned_layers_stay_whole():
+    task = workbench.zoo.load("kws")
+    s = Space.per_layer(task, bits=[32], prune=[0.0, 0.5], structure="unstructured", pin=["classifier"], limit=60)
+    free = [k for k, c in s.dimensions().items() if k.startswith("layer_prune:") and len(c) > 1]
+    spec = s.point({free[0]: 0.5})
+    assert dict(spec.layer_prune) == {free[0].split(":", 1)[1]: 0.5, "classifier": 0.0}
+    assert spec.structure == "unstructured" and spec.prune == 0.0
+    (cfg,) = spec.configs()
+    variant = workbench.compress(task.model, cfg, task=task)
+    meta = variant.meta["prune_per_layer"]
+    assert meta[free[0].split(":", 1)[1]] == 0.5 and meta.get("classifier", 0.0) == 0.0
+    assert s.point({}) == VariantSpec()  # nothing pruned anywhere: the original, pins and all

@@ -10,6 +10,7 @@ torch-pruning removes them. The model's last layer (its head) keeps its output w
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,8 @@ from workbench.core.handle import ModelHandle
 
 
 def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer: bool, norm: int,
-                   round_to: int | None, frozen: tuple[str, ...], keep_width: tuple[str, ...] = ()) -> dict[str, Any]:
+                   round_to: int | None, frozen: tuple[str, ...], keep_width: tuple[str, ...] = (),
+                   ratios: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Remove the least important channels and heads of `module` in place.
 
     Args:
@@ -35,10 +37,14 @@ def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer:
         frozen: layer names (covering their submodules) whose weights must keep their shape exactly.
         keep_width: layer names whose output width must stay (a later constant shape depends on it); their
             inputs may still shrink.
+        ratios: per-layer ratios (`Prune.per_layer`) by Conv/Linear name: a group holding such layers removes
+            ``floor(n * r)`` of its units, r the smallest of their ratios (0: none); the other groups follow
+            `per_layer` at `ratio`.
 
     Returns:
         The variant's meta: ``sparsity`` (weights removed from the layers that shrank), ``pruned_layers``,
-        ``channels`` and ``heads`` (``[before, after]`` per layer), ``params_removed`` and ``prune_head``.
+        ``channels`` and ``heads`` (``[before, after]`` per layer), ``params_removed`` and ``prune_head``; with
+        `ratios`, ``prune_per_layer``: the ratio each layer of an overridden group was pruned at.
     """
     import torch
     import torch.nn as nn
@@ -72,6 +78,8 @@ def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer:
         if attn is not None:
             g.unit = int(attn.attention_head_size)
             g.scores = scores.view(-1, g.unit).mean(1)  # one score per head: heads go whole
+        own = [ratios[n] for n in g.names if n in (ratios or {})]
+        g.ratio = min(own) if own else None  # names with different overrides: the most careful one
         groups.append(g)
     select_units(groups, ratio=ratio, per_layer=per_layer, round_to=round_to, model=handle.name)
 
@@ -95,6 +103,7 @@ def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer:
     changed = [n for n in after if after[n] != shapes[n]]
     w_before = sum(math.prod(shapes[n]) for n in changed)
     w_after = sum(math.prod(after[n]) for n in changed)
+    own = {n: g.ratio for g in groups if g.ratio is not None for n in g.names}
     return {
         "sparsity": 1 - w_after / w_before if w_before else 0.0,  # weights removed from the layers that shrank
         "pruned_layers": changed,
@@ -103,6 +112,7 @@ def prune_channels(module: Any, handle: ModelHandle, *, ratio: float, per_layer:
                   if (h := heads_before[n]) != a.num_attention_heads},
         "params_removed": int(params_before - sum(p.numel() for p in module.parameters())),
         "prune_head": names.get(head),
+        **({} if ratios is None else {"prune_per_layer": {n: own[n] for n in shapes if n in own}}),  # model order
     }
 
 

@@ -41,6 +41,8 @@ class ChannelGroup:
         scores: torch 1-D, one importance score per unit.
         unit: channels per unit (``head_dim`` for attention groups, else 1).
         remove: the unit indices chosen for removal (filled by `select_units`).
+        ratio: the group's own ratio (a `Prune.per_layer` override): it removes ``floor(n * ratio)`` of its
+            units whatever the scope; `None`: the config's ratio, per layer or by global rank.
     """
 
     root: Any
@@ -49,6 +51,7 @@ class ChannelGroup:
     scores: Any
     unit: int = 1
     remove: list[int] = dataclasses.field(default_factory=list)
+    ratio: float | None = None
 
 
 def select_units(groups: list[ChannelGroup], *, ratio: float, per_layer: bool, round_to: int | None,
@@ -56,8 +59,9 @@ def select_units(groups: list[ChannelGroup], *, ratio: float, per_layer: bool, r
     """Fill each group's `remove` (unit indices), per layer or by global rank; never empty a group.
 
     Args:
-        groups: the dependency groups, with their scores.
-        ratio: fraction of units to remove.
+        groups: the dependency groups, with their scores; a group with its own `ChannelGroup.ratio` removes
+            ``floor(n * ratio)`` of its n units, and is left out of the global ranking.
+        ratio: fraction of units to remove from the other groups.
         per_layer: remove ``floor(n * ratio)`` of each group's n units; else rank all groups together (heads
             and channels in separate pools).
         round_to: keep a multiple of this many channels in each channel group (see `round_groups`); `None` or
@@ -70,14 +74,29 @@ def select_units(groups: list[ChannelGroup], *, ratio: float, per_layer: bool, r
         >>> select_units([g], ratio=0.5, per_layer=True, round_to=None, model="net")
         >>> g.remove
         [1, 2]
+        >>> own = ChannelGroup(None, None, ["fc"], torch.tensor([0.3, 0.1, 0.2, 0.4, 0.5]), ratio=0.2)
+        >>> select_units([g, own], ratio=0.5, per_layer=False, round_to=None, model="net")
+        >>> g.remove, own.remove
+        ([1, 2], [1])
     """
-    if ratio == 0:
-        return
-    if per_layer:
-        for g in groups:
-            g.remove = sorted(np.argsort(g.scores.numpy(), kind="stable")[: int(len(g.scores) * ratio)].tolist())
-        round_groups(groups, round_to)
-        return
+    for g in groups:
+        if g.ratio is not None:
+            g.remove = _lowest(g, g.ratio)
+    rest = [g for g in groups if g.ratio is None]
+    if ratio > 0 and per_layer:
+        for g in rest:
+            g.remove = _lowest(g, ratio)
+    elif ratio > 0:
+        _rank_globally(rest, ratio, model)
+    round_groups(groups, round_to)
+
+
+def _lowest(g: ChannelGroup, ratio: float) -> list[int]:
+    """The ``floor(n * ratio)`` lowest-scored of the group's n units (a stable sort), in index order."""
+    return sorted(np.argsort(g.scores.numpy(), kind="stable")[: int(len(g.scores) * ratio)].tolist())
+
+
+def _rank_globally(groups: list[ChannelGroup], ratio: float, model: str) -> None:
     for heads in (False, True):  # heads and channels are ranked in separate pools
         pool = [g for g in groups if (g.unit > 1) == heads]
         if not pool:
@@ -92,8 +111,8 @@ def select_units(groups: list[ChannelGroup], *, ratio: float, per_layer: bool, r
                 what = "head" if heads else "channel"
                 raise WorkbenchError(
                     f"Prune: global {what} pruning at ratio {ratio} would remove every {what} of "
-                    f"{', '.join(g.names)} in {model}. Lower the ratio, use scope='layer', or exclude that layer.")
-    round_groups(groups, round_to)
+                    f"{', '.join(g.names)} in {model}. Lower the ratio, use scope='layer', give that layer its own ratio "
+                    "(per_layer) or exclude it.")
 
 
 def round_groups(groups: list[ChannelGroup], round_to: int | None) -> None:

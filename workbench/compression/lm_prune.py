@@ -267,6 +267,9 @@ def prune_lm(handle: ModelHandle, cfg: Prune, task: Any) -> ModelHandle:
     if cfg.structure is Structure.LAYER:
         return drop_layers(handle, cfg, task)
     if cfg.structure is Structure.CHANNEL:
+        if cfg.per_layer:
+            raise WorkbenchError(f"{handle.name}: per_layer ratios apply to a language model's unstructured pruning, "
+                                 "not to its MLP channels; use structure='unstructured', or one ratio for all")
         return prune_mlp_channels(handle, cfg, task)
     module = copy_module(handle)
     head = module.get_output_embeddings()
@@ -277,5 +280,6 @@ def prune_lm(handle: ModelHandle, cfg: Prune, task: Any) -> ModelHandle:
     if cfg.structure is Structure.N_M:
         meta = zero_two_of_four(layers)
     else:
-        meta = zero_smallest(layers, cfg.ratio, per_layer=cfg.scope.value == "layer")
+        meta = zero_smallest(layers, cfg.ratio, per_layer=cfg.scope.value == "layer",
+                             ratios=cfg.overridden(layers) if cfg.per_layer else None)
     return torch_variant(handle, module, cfg, meta=meta)

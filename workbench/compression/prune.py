@@ -36,7 +36,10 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from collections.abc import Iterable
 from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
 from numbers import Real
@@ -122,6 +125,17 @@ class Prune(CompressionConfig):
             is `CHANNEL_MULTIPLE`, 8, for ``"channel"`` (and nothing for the other structures); 1 turns rounding
             off. Layers narrower than `round_to` and attention heads are left as ranked; on a language model it
             rounds the MLP width.
+        per_layer: ``{layer or parent module: ratio}`` overrides of `ratio` (a dict or ``(name, ratio)`` pairs,
+            each ratio in [0, 1)); a name covers its submodules and the most specific name wins (as in
+            `Quantize`). Unstructured: each overridden layer is pruned alone at its ratio; the other layers
+            follow `scope` at `ratio` (``"global"`` ranks only them together). Channel: a dependency group
+            whose layers an override names removes ``floor(n * ratio)`` of its n channels (or heads), then
+            rounds as usual (`round_to`); a group the overrides name with different ratios takes the smallest;
+            the other groups follow `scope` at `ratio`. 0 leaves a layer unpruned (channel: its outputs; its
+            inputs follow the layer feeding it – `exclude` keeps its shape exactly). ONNX and TFLite files take
+            it for unstructured pruning too (names of weights or their prefixes). Not for ``"2:4"`` or
+            ``"layer"``, nor on language models. The variant's ``meta["prune_per_layer"]`` records
+            ``{layer: ratio}`` for the layers an override applied to.
 
     Why the defaults (``scope="global"``, ``round_to=8``): measured by benchmarks/compression.py, 50 % channel
     pruning of kws (the MLPerf Tiny DS-CNN) and digits-cnn, batch 1, one thread, interleaved rounds through
@@ -172,6 +186,19 @@ class Prune(CompressionConfig):
         >>> small = workbench.compress(model, Prune(0.5, structure="channel", scope="layer"))
         >>> [m.out_channels for m in small.module if isinstance(m, nn.Conv1d)], small.meta["prune_protected"]
         ([4, 8, 8, 2], ['4'])
+
+        Per-layer ratios: each layer of digits-cnn's last block loses 80 % of its weights, the classifier none,
+        every other layer half:
+
+        >>> cfg = Prune(0.5, scope="layer", per_layer={"blocks.4": 0.8, "classifier": 0.0})
+        >>> cfg.per_layer, cfg.label
+        ((('blocks.4', 0.8), ('classifier', 0.0)), 'prune-unstructured-0.50-layer-mixed...')
+        >>> sparse = workbench.compress(task.model, cfg)
+        >>> sparse.meta["prune_per_layer"]
+        {'blocks.4.dw.conv': 0.8, 'blocks.4.pw.conv': 0.8, 'classifier': 0.0}
+        >>> w = {n: m.weight for n, m in sparse.module.named_modules() if n in ("stem.conv", "blocks.4.pw.conv")}
+        >>> {n: round(float((v == 0).float().mean()), 2) for n, v in w.items()}
+        {'stem.conv': 0.5, 'blocks.4.pw.conv': 0.8}
     """
 
     kind: ClassVar[str] = "prune"
@@ -183,6 +210,7 @@ class Prune(CompressionConfig):
     importance: Importance | None = None
     exclude: tuple[str, ...] = ()
     round_to: int | None = None
+    per_layer: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         r = self.ratio
@@ -211,14 +239,49 @@ class Prune(CompressionConfig):
                                  f"(1: no rounding), got {self.round_to!r}")
             if self.structure is not Structure.CHANNEL:
                 raise ValueError(f"Prune: round_to applies to structure='channel' only, not {self.structure.value!r}")
+        object.__setattr__(self, "per_layer", _per_layer(self.per_layer))
+        if self.per_layer and self.structure is Structure.N_M:
+            raise ValueError("Prune: 2:4 is exactly half of every group of four; per_layer does not apply")
+        if self.per_layer and self.structure is Structure.LAYER:
+            raise ValueError("Prune: structure='layer' drops floor(n * ratio) whole decoder layers; per_layer does "
+                             "not apply")
+        both = [n for n, _ in self.per_layer if covered(n, self.exclude)]
+        if both:
+            raise ValueError(f"Prune: layer(s) {both} are both excluded and given a ratio in per_layer; pick one")
+
+    @property
+    def per_layer_ratios(self) -> dict[str, float]:
+        """`per_layer` as a dict."""
+        return dict(self.per_layer)
+
+    def ratio_for(self, layer: str) -> float:
+        """The ratio `layer` is pruned at: its most specific `per_layer` override, else `ratio`.
+
+        Example:
+            >>> cfg = Prune(0.5, per_layer={"blocks": 0.2, "blocks.4": 0.7})
+            >>> cfg.ratio_for("blocks.4.pw.conv"), cfg.ratio_for("blocks.0.pw.conv"), cfg.ratio_for("stem.conv")
+            (0.7, 0.2, 0.5)
+        """
+        hits = [(len(n), r) for n, r in self.per_layer if _covers(n, layer)]
+        return max(hits)[1] if hits else self.ratio
+
+    def overridden(self, layers: Iterable[str]) -> dict[str, float]:
+        """``{layer: ratio}`` for those of `layers` that a `per_layer` name covers."""
+        return {layer: self.ratio_for(layer) for layer in layers if any(_covers(n, layer) for n, _ in self.per_layer)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v.value if isinstance(v, StrEnum) else v for k, v in super().to_dict().items()}
+        d = {k: v.value if isinstance(v, StrEnum) else v for k, v in super().to_dict().items()}
+        if self.per_layer:
+            d["per_layer"] = self.per_layer_ratios
+        else:  # left out, so that configs from before `per_layer` keep their dicts and stored keys
+            del d["per_layer"]
+        return d
 
     @property
     def label(self) -> str:
         """``prune-<structure>-<ratio>`` plus ``-layer``, ``-l2`` (channel), ``-mult<n>`` (a `round_to` other than
-        the default; ``-mult1``: no rounding) and ``-x<n excluded>`` when set."""
+        the default; ``-mult1``: no rounding), ``-x<n excluded>`` and ``-mixed<6 hex digits: a hash of
+        per_layer>`` when set."""
         if self.structure is Structure.N_M:
             text = "prune-2:4"
         elif self.structure is Structure.LAYER:
@@ -228,7 +291,36 @@ class Prune(CompressionConfig):
             text += "-layer" if self.scope is Scope.LAYER else ""
         text += "-l2" if self.structure is Structure.CHANNEL and self.importance is Importance.L2 else ""
         text += f"-mult{self.round_to}" if self.round_to not in (None, CHANNEL_MULTIPLE) else ""
-        return text + (f"-x{len(self.exclude)}" if self.exclude else "")
+        text += f"-x{len(self.exclude)}" if self.exclude else ""
+        if self.per_layer:
+            text += "-mixed" + hashlib.sha256(json.dumps(self.per_layer).encode()).hexdigest()[:6]
+        return text
+
+
+def _covers(name: str, layer: str) -> bool:
+    """Whether `name` is `layer` or a module above it (dotted names, or the slashed names of TFLite tensors)."""
+    return layer == name or layer.startswith((name + ".", name + "/"))
+
+
+def _per_layer(value: Any) -> tuple[tuple[str, float], ...]:
+    """`Prune.per_layer` (a dict or ``(name, ratio)`` pairs) as sorted, validated ``(name, float)`` pairs."""
+    pairs = value.items() if hasattr(value, "items") else value
+    try:
+        pairs = [(name, r) for name, r in pairs]
+    except (TypeError, ValueError):
+        raise ValueError(f"Prune: per_layer must map layer names to ratios, e.g. {{'classifier': 0.2}}; "
+                         f"got {value!r}") from None
+    out: dict[str, float] = {}
+    for name, r in pairs:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Prune: per_layer must map non-empty layer names (strings) to ratios, got {name!r}")
+        if name in out:
+            raise ValueError(f"Prune: per_layer names {name!r} twice")
+        if isinstance(r, bool) or not isinstance(r, Real) or not math.isfinite(r) or not 0.0 <= r < 1.0:
+            raise ValueError(f"Prune: per_layer[{name!r}] must be a number in [0, 1) (the fraction removed; 0: "
+                             f"not pruned), got {r!r}")
+        out[name] = float(r)
+    return tuple(sorted(out.items()))
 
 
 @technique(Prune, "torch")
@@ -237,8 +329,10 @@ def _prune_torch(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHand
         raise WorkbenchError(f"{handle.name}: structure='layer' drops decoder layers of a language model; this "
                              "model is not one. Use 'channel', 'unstructured' or '2:4'.")
     channel = cfg.structure is Structure.CHANNEL
-    check_torch_model(handle, [n for n, _ in handle.module.named_modules() if n], cfg.exclude, traced=channel)
+    check_torch_model(handle, [n for n, _ in handle.module.named_modules() if n],
+                      (*cfg.exclude, *cfg.per_layer_ratios), traced=channel)
     module = copy_module(handle)
+    _check_per_layer(handle, cfg, list(weight_layers(module)))
     fixed, shape = protected_layers(module)
     shape = shape if channel else ()
     # a module converted from a file: layers whose width a constant in the graph fixes (formats.onnx_module)
@@ -246,7 +340,8 @@ def _prune_torch(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHand
     if channel:
         meta = prune_channels(module, handle, ratio=cfg.ratio, per_layer=cfg.scope is Scope.LAYER,
                               norm=1 if cfg.importance is Importance.L1 else 2, round_to=cfg.round_to,
-                              frozen=(*cfg.exclude, *fixed, *shape), keep_width=locked)
+                              frozen=(*cfg.exclude, *fixed, *shape), keep_width=locked,
+                              ratios=cfg.overridden(weight_layers(module)) if cfg.per_layer else None)
         if not meta["pruned_layers"]:
             raise WorkbenchError(
                 f"{handle.name}: channel pruning found no channel it may remove"
@@ -261,9 +356,20 @@ def _prune_torch(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHand
         if cfg.structure is Structure.N_M:
             meta = zero_two_of_four(layers)
         else:
-            meta = zero_smallest(layers, cfg.ratio, per_layer=cfg.scope is Scope.LAYER)
+            meta = zero_smallest(layers, cfg.ratio, per_layer=cfg.scope is Scope.LAYER,
+                                 ratios=cfg.overridden(layers) if cfg.per_layer else None)
     meta["prune_protected"] = [p for p in (*fixed, *shape) if p not in cfg.exclude]
     return torch_variant(handle, module, cfg, meta=meta)
+
+
+def _check_per_layer(handle: ModelHandle, cfg: Prune, layers: list[str]) -> None:
+    """Refuse a `per_layer` name that covers no Conv/Linear layer (a BatchNorm, an activation): no ratio of it
+    would apply."""
+    idle = [n for n in cfg.per_layer_ratios if not any(covered(layer, (n,)) for layer in layers)]
+    if idle:
+        raise WorkbenchError(f"Prune: per_layer names {', '.join(map(repr, idle))} of {handle.name}, which hold no "
+                             f"Conv/Linear weight, so no ratio of theirs can apply. Name the layers to prune (e.g. "
+                             f"{', '.join(layers[:3])}) or a module that contains them.")
 
 
 @technique(Prune, "onnx")
@@ -274,4 +380,4 @@ def _prune_onnx(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHandl
     if cfg.structure is Structure.CHANNEL:  # layers shrink: through an nn.Module, back to ONNX
         return bridged(handle, cfg, task)
     return prune_onnx_model(handle, cfg, ratio=cfg.ratio, per_layer=cfg.scope is Scope.LAYER,
-                            two_four=cfg.structure is Structure.N_M, exclude=cfg.exclude)
+                            two_four=cfg.structure is Structure.N_M, exclude=cfg.exclude, overrides=cfg.per_layer)

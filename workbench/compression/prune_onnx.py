@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ def _as_out_in(w: np.ndarray, in_first: bool) -> np.ndarray:
 
 
 def prune_onnx_model(handle: ModelHandle, cfg: CompressionConfig, *, ratio: float, per_layer: bool,
-                     two_four: bool, exclude: tuple[str, ...]) -> ModelHandle:
+                     two_four: bool, exclude: tuple[str, ...],
+                     overrides: tuple[tuple[str, float], ...] = ()) -> ModelHandle:
     """The variant of an ONNX-file model with its weight initialisers pruned.
 
     Args:
@@ -55,9 +57,13 @@ def prune_onnx_model(handle: ModelHandle, cfg: CompressionConfig, *, ratio: floa
         two_four: 2:4 sparsity along each weight's input axis instead (initialisers whose input is not a
             multiple of 4 are skipped).
         exclude: layer or node names (covering dotted sub-names) left as they are.
+        overrides: ``(name, ratio)`` pairs (`Prune.per_layer`, unstructured): the initialisers a name covers
+            (dotted, or a node's name), the most specific name winning, are pruned alone at its ratio (0: left as
+            they are); the others follow `per_layer` at `ratio`.
 
     Returns:
-        A new ONNX handle with ``sparsity``, ``pruned_layers`` (and, for 2:4, ``prune_skipped``) in its meta.
+        A new ONNX handle with ``sparsity``, ``pruned_layers`` (and, for 2:4, ``prune_skipped``; with
+        `overrides`, ``prune_per_layer``) in its meta.
     """
     import onnx
     from onnx import numpy_helper
@@ -67,8 +73,14 @@ def prune_onnx_model(handle: ModelHandle, cfg: CompressionConfig, *, ratio: floa
     parts = [w[0].split(".") for w in weights]  # "blocks.0.dw.conv.weight" -> also "blocks", "blocks.0", ...
     known = sorted({n.name for n in proto.graph.node if n.name} | {".".join(p[:i]) for p in parts
                                                                     for i in range(1, len(p) + 1)})
-    check_exclude(known, exclude, handle.name)
+    check_exclude(known, (*exclude, *(n for n, _ in overrides)), handle.name)
+    idle = [n for n, r in overrides if not any(_override(w[0], w[1], ((n, r),)) is not None for w in weights)]
+    if idle:
+        raise WorkbenchError(f"Prune: per_layer names {', '.join(map(repr, idle))} of {handle.name}, which hold no "
+                             "Conv/Gemm/MatMul weight initializer, so no ratio of theirs can apply. Name the weight "
+                             f"layers (e.g. {', '.join(w[0] for w in weights[:3])}) or a prefix of theirs.")
     weights = [w for w in weights if not (covered(w[0], exclude) or w[1] in exclude)]
+    ratios = {w[0]: r for w in weights if (r := _override(w[0], w[1], overrides)) is not None}
     if not weights:
         raise WorkbenchError(f"{handle.name}: no Conv/Gemm/MatMul weight initializer to prune"
                              + (" outside the excluded layers" if exclude else "")
@@ -84,19 +96,9 @@ def prune_onnx_model(handle: ModelHandle, cfg: CompressionConfig, *, ratio: floa
                 continue
             keep = n_m_mask(w2)
             arrays[name] = (w2 * keep).T.copy() if in_first else (w2 * keep).reshape(arrays[name].shape)
-    elif ratio > 0:
-        groups = [[n] for n in arrays] if per_layer else [list(arrays)]
-        for names in groups:
-            mags = np.concatenate([np.abs(arrays[n]).ravel() for n in names])
-            k = int(round(ratio * mags.size))
-            drop = np.zeros(mags.size, dtype=bool)
-            drop[np.argpartition(mags, k - 1)[:k] if k else []] = True
-            start = 0
-            for n in names:
-                a = arrays[n]
-                a[drop[start:start + a.size].reshape(a.shape)] = 0
-                start += a.size
-    pruned = [n for n in arrays if n not in skipped]
+    else:
+        zero_smallest_arrays(arrays, ratio, per_layer=per_layer, ratios=ratios)
+    pruned = [n for n in arrays if n not in skipped and ratios.get(n) != 0]  # a 0 override: as if excluded
     for n in pruned:
         inits[n].CopyFrom(numpy_helper.from_array(arrays[n], n))
     key = hashlib.sha256(f"{handle.fingerprint}|{cfg.to_json()}".encode()).hexdigest()[:24]
@@ -112,9 +114,52 @@ def prune_onnx_model(handle: ModelHandle, cfg: CompressionConfig, *, ratio: floa
                name=f"{base_name(handle)}|{'+'.join(c.label for c in lineage)}")
     total = sum(arrays[n].size for n in pruned)
     meta = {"sparsity": float(sum(int((arrays[n] == 0).sum()) for n in pruned) / total) if total else 0.0,
-            "pruned_layers": pruned, **({"prune_skipped": skipped} if two_four else {})}
+            "pruned_layers": pruned, **({"prune_skipped": skipped} if two_four else {}),
+            **({"prune_per_layer": ratios} if overrides else {})}
     return dataclasses.replace(new, lineage=lineage, origin=handle.origin if handle.origin is not None else handle,
                                meta={**handle.meta, **meta})
+
+
+def zero_smallest_arrays(arrays: dict[str, np.ndarray], ratio: float, *, per_layer: bool,
+                         ratios: Mapping[str, float] | None = None) -> None:
+    """Zero, in place, the `ratio` of smallest-magnitude values: of each array (`per_layer`) or of all together;
+    the arrays named in `ratios` (`Prune.per_layer`) alone at their own ratio (0: left as they are).
+
+    Example:
+        >>> a = {"x": np.array([3.0, -1.0, 0.5, 2.0]), "y": np.array([0.1, 4.0])}
+        >>> zero_smallest_arrays(a, 0.5, per_layer=False)
+        >>> a["x"].tolist(), a["y"].tolist()
+        ([3.0, 0.0, 0.0, 2.0], [0.0, 4.0])
+        >>> a = {"x": np.array([3.0, -1.0, 0.5, 2.0]), "y": np.array([0.1, 4.0])}
+        >>> zero_smallest_arrays(a, 0.5, per_layer=False, ratios={"x": 0.25, "y": 0.0})
+        >>> a["x"].tolist(), a["y"].tolist()
+        ([3.0, -1.0, 0.0, 2.0], [0.1, 4.0])
+    """
+    ratios = ratios or {}
+    rest = [n for n in arrays if n not in ratios]
+    groups = [([n], r) for n, r in ratios.items() if n in arrays]
+    if per_layer:
+        groups += [([n], ratio) for n in rest]
+    elif rest:
+        groups.append((rest, ratio))
+    for names, r in groups:
+        mags = np.concatenate([np.abs(arrays[n]).ravel() for n in names])
+        k = int(round(r * mags.size))
+        if not k:
+            continue
+        drop = np.zeros(mags.size, dtype=bool)
+        drop[np.argpartition(mags, k - 1)[:k]] = True
+        start = 0
+        for n in names:
+            a = arrays[n]
+            a[drop[start:start + a.size].reshape(a.shape)] = 0
+            start += a.size
+
+
+def _override(init: str, node: str, overrides: tuple[tuple[str, float], ...]) -> float | None:
+    """The ratio of the most specific override naming initialiser `init` (or a dotted prefix of it) or its node."""
+    hits = [(len(n), r) for n, r in overrides if init == n or init.startswith(n + ".") or node == n]
+    return max(hits)[1] if hits else None
 
 
 def _variants_dir() -> Path:

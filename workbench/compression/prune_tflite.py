@@ -3,10 +3,11 @@
 The weights are those `tflite_graph.tflite_weights` reads (float16 weights behind DEQUANTIZE included), and
 the variant is written with `tflite_graph.with_weights`, so each weight keeps its stored dtype and the graph
 is otherwise the same; 1x1 depthwise weights (per-channel scales: folded BatchNorms) are left alone.
-Unstructured (global or per layer) and 2:4 sparsity, as on ONNX files; channel pruning
-rewrites layers and needs the ONNX or PyTorch source. Variant files are written once under
-``cache_dir()/"variants"``, keyed by the source's fingerprint and the config; their meta holds the keys the
-ONNX path writes (``sparsity``, ``pruned_layers``, ``prune_skipped`` for 2:4).
+Unstructured (global or per layer, with `Prune.per_layer` ratios) and 2:4 sparsity, as on ONNX files (the
+same `zero_smallest_arrays`); channel pruning rewrites layers and needs the ONNX or PyTorch source. Variant
+files are written once under ``cache_dir()/"variants"``, keyed by the source's fingerprint and the config;
+their meta holds the keys the ONNX path writes (``sparsity``, ``pruned_layers``, ``prune_skipped`` for 2:4,
+``prune_per_layer`` with per-layer ratios).
 
 Example:
     >>> from workbench.core.paths import data_file
@@ -29,6 +30,7 @@ import numpy as np
 from workbench.compression.base import base_name, covered, technique
 from workbench.compression.prune import Prune, Scope, Structure
 from workbench.compression.prune_layers import check_exclude, n_m_mask
+from workbench.compression.prune_onnx import zero_smallest_arrays
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 
@@ -54,11 +56,12 @@ def _prune_tflite(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHan
         )
     names = [w.layer for w in weights]
     known = sorted({p for n in names for p in _prefixes(n)})
-    check_exclude(known, cfg.exclude, handle.name)
+    check_exclude(known, (*cfg.exclude, *cfg.per_layer_ratios), handle.name)
     weights = [w for w in weights if not _excluded(w.layer, cfg.exclude)]
     if not weights:
         raise WorkbenchError(f"{handle.name}: exclude={list(cfg.exclude)} leaves no weight to prune.")
     arrays = {w.layer: w.array.copy() for w in weights}
+    ratios = cfg.overridden(arrays)
     skipped: list[str] = []
     if cfg.structure is Structure.N_M:
         for w in weights:
@@ -73,14 +76,15 @@ def _prune_tflite(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHan
                 "model has a multiple of 4 inputs per channel (depthwise 3x3 kernels have 9). Use "
                 "structure='unstructured'."
             )
-    elif cfg.ratio > 0:
-        zero_smallest_arrays(arrays, cfg.ratio, per_layer=cfg.scope is Scope.LAYER)
-    pruned = [n for n in arrays if n not in skipped]
+    else:
+        zero_smallest_arrays(arrays, cfg.ratio, per_layer=cfg.scope is Scope.LAYER, ratios=ratios)
+    pruned = [n for n in arrays if n not in skipped and ratios.get(n) != 0]  # a 0 override: as if excluded
     out = _write_variant(handle, cfg, {n: arrays[n] for n in pruned})
     total = sum(arrays[n].size for n in pruned)
     stored = sorted({w.dtype for w in weights if w.layer in pruned})
     meta = {"sparsity": float(sum(int((arrays[n] == 0).sum()) for n in pruned) / total) if total else 0.0,
             "pruned_layers": pruned, **({"prune_skipped": skipped} if cfg.structure is Structure.N_M else {}),
+            **({"prune_per_layer": ratios} if cfg.per_layer else {}),
             "route": [*handle.meta.get("route", []),
                       f"{cfg.label}: tflite in place: {cfg.structure.value} zeros written into the "
                       f"{'/'.join(stored)} weights"]}
@@ -91,30 +95,6 @@ def _prune_tflite(handle: ModelHandle, cfg: Prune, task: Any = None) -> ModelHan
                name=f"{base_name(handle)}|{'+'.join(c.label for c in lineage)}")
     return dataclasses.replace(new, lineage=lineage, origin=handle.origin if handle.origin is not None else handle,
                                meta={**handle.meta, **meta})
-
-
-def zero_smallest_arrays(arrays: dict[str, np.ndarray], ratio: float, *, per_layer: bool) -> None:
-    """Zero, in place, the `ratio` of smallest-magnitude values: of each array (`per_layer`) or of all together.
-
-    Example:
-        >>> a = {"x": np.array([3.0, -1.0, 0.5, 2.0]), "y": np.array([0.1, 4.0])}
-        >>> zero_smallest_arrays(a, 0.5, per_layer=False)
-        >>> a["x"].tolist(), a["y"].tolist()
-        ([3.0, 0.0, 0.0, 2.0], [0.0, 4.0])
-    """
-    groups = [[n] for n in arrays] if per_layer else [list(arrays)]
-    for names in groups:
-        mags = np.concatenate([np.abs(arrays[n]).ravel() for n in names])
-        k = int(round(ratio * mags.size))
-        if not k:
-            continue
-        drop = np.zeros(mags.size, dtype=bool)
-        drop[np.argpartition(mags, k - 1)[:k]] = True
-        start = 0
-        for n in names:
-            a = arrays[n]
-            a[drop[start:start + a.size].reshape(a.shape)] = 0
-            start += a.size
 
 
 def _out_in(arr: np.ndarray, axis: int) -> np.ndarray:

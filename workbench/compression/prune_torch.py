@@ -7,6 +7,7 @@ is in `workbench.compression.channel_pruning`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from workbench.compression.prune_layers import check_exclude, n_m_mask
@@ -15,13 +16,13 @@ from workbench.core.handle import ModelHandle
 
 
 def check_torch_model(handle: ModelHandle, names: list[str], exclude: tuple[str, ...], *, traced: bool) -> None:
-    """Refuse, before any work, what Prune cannot edit: TorchScript, unknown ``exclude`` names, and tracing
-    (`traced`, for channel pruning) without example inputs.
+    """Refuse, before any work, what Prune cannot edit: TorchScript, unknown ``exclude`` (or ``per_layer``)
+    names, and tracing (`traced`, for channel pruning) without example inputs.
 
     Args:
         handle: the torch model.
         names: its module names (``named_modules``, without the root).
-        exclude: the config's excluded layer names.
+        exclude: the config's excluded layer names (and its `per_layer` names).
         traced: whether the structure traces the model (channel pruning).
     """
     import torch
@@ -41,24 +42,48 @@ def zero_fraction(weights: list[Any]) -> float:
     return float(sum(int((w == 0).sum()) for w in weights) / total) if total else 0.0
 
 
-def zero_smallest(layers: dict[str, Any], ratio: float, *, per_layer: bool) -> dict[str, Any]:
+def zero_smallest(layers: dict[str, Any], ratio: float, *, per_layer: bool,
+                  ratios: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Zero the `ratio` of the layers' weights with the smallest |w|, over all layers or within each.
 
+    Args:
+        layers: the Conv/Linear modules to prune, by name (changed in place).
+        ratio: fraction of weights to zero.
+        per_layer: zero `ratio` of each layer; else rank the layers together.
+        ratios: layers pruned alone at a ratio of their own (`Prune.per_layer`), by name; 0 leaves one as it
+            is, out of ``pruned_layers`` and ``sparsity`` (as if excluded). The other layers follow `per_layer`
+            at `ratio`.
+
     Returns:
-        The variant's meta: ``sparsity`` and ``pruned_layers``.
+        The variant's meta: ``sparsity`` and ``pruned_layers`` (and ``prune_per_layer``, the `ratios` that
+        applied, when `ratios` is given).
+
+    Example:
+        >>> import torch.nn as nn
+        >>> layers = {"a": nn.Linear(10, 10), "b": nn.Linear(10, 10), "c": nn.Linear(10, 10)}
+        >>> meta = zero_smallest(layers, 0.5, per_layer=False, ratios={"b": 0.9, "c": 0.0})
+        >>> [round(float((m.weight == 0).float().mean()), 2) for m in layers.values()], meta["pruned_layers"]
+        ([0.5, 0.9, 0.0], ['a', 'b'])
     """
     from torch.nn.utils import prune
 
-    params = [(m, "weight") for m in layers.values()]
-    if params and ratio > 0:
+    own = {n: float(r) for n, r in (ratios or {}).items() if n in layers}
+    layers = {n: m for n, m in layers.items() if own.get(n) != 0}  # a 0 override: left out, like an excluded layer
+    rest = [(m, "weight") for n, m in layers.items() if n not in own]
+    if rest and ratio > 0:
         if not per_layer:
-            prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=ratio)
+            prune.global_unstructured(rest, pruning_method=prune.L1Unstructured, amount=ratio)
         else:  # per layer; "l2" ranks single weights exactly as "l1" does (by |w|)
-            for m, name in params:
+            for m, name in rest:
                 prune.l1_unstructured(m, name, amount=ratio)
-        for m, name in params:
-            prune.remove(m, name)  # make the zeros permanent: no weight_orig, mask or forward pre-hook left
-    return {"sparsity": zero_fraction([m.weight for m in layers.values()]), "pruned_layers": list(layers)}
+    for n, r in own.items():
+        if r > 0:
+            prune.l1_unstructured(layers[n], "weight", amount=r)
+    for m in layers.values():
+        if prune.is_pruned(m):
+            prune.remove(m, "weight")  # make the zeros permanent: no weight_orig, mask or forward pre-hook left
+    meta = {"sparsity": zero_fraction([m.weight for m in layers.values()]), "pruned_layers": list(layers)}
+    return meta if ratios is None else {**meta, "prune_per_layer": own}
 
 
 def zero_two_of_four(layers: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,9 @@ def prune_plan(handle: ModelHandle, cfg: Prune, *, task: Any = None) -> pd.DataF
         ``params_before``, ``params_after``, ``macs_before``, ``macs_after`` (batch 1; `None` for ONNX and
         TFLite models),
         ``sparsity_after`` (fraction of zero weights) and ``note`` (``"pruned"``, ``"excluded"``,
-        ``"protected"``, ``"head: outputs kept"``, ``"skipped: inputs not a multiple of 4"`` or ``""``).
+        ``"protected"``, ``"head: outputs kept"``, ``"skipped: inputs not a multiple of 4"`` or ``""``; with
+        `Prune.per_layer`, ``"pruned at 0.8 (per_layer)"`` and ``"per_layer 0: not pruned"`` (channel:
+        ``"per_layer 0: outputs kept"``) for the layers an override applied to).
         Totals are in ``df.attrs["totals"]`` (params, MACs and the variant's ``sparsity``), so every row
         stays a layer. The plan is exactly what ``compress(handle, cfg)`` produces (it runs the same code).
 
@@ -41,6 +43,14 @@ def prune_plan(handle: ModelHandle, cfg: Prune, *, task: Any = None) -> pd.DataF
         >>> plan = prune_plan(task.model, Prune(0.5, structure="2:4"))
         >>> plan[plan.note.str.startswith("skipped")].layer.tolist()
         ['stem.conv', 'blocks.0.dw.conv', ...]
+
+        Per-layer ratios (a 0 keeps the outputs of ``blocks.1``'s layers and of those coupled to them):
+
+        >>> plan = prune_plan(task.model, Prune(0.5, structure="channel", per_layer={"blocks.4.pw": 0.25,
+        ...                                                                          "blocks.1": 0.0}))
+        >>> rows = plan.set_index("layer").loc[["blocks.1.pw.conv", "blocks.4.pw.conv"]]
+        >>> rows.shape_after.tolist(), rows.note.tolist()
+        ([(128, 64, 1, 1), (192, 120, 1, 1)], ['per_layer 0: outputs kept', 'pruned at 0.25 (per_layer)'])
     """
     if not isinstance(cfg, Prune):
         raise WorkbenchError(f"prune_plan() takes a Prune config, got {cfg!r}.")
@@ -62,6 +72,7 @@ def prune_plan(handle: ModelHandle, cfg: Prune, *, task: Any = None) -> pd.DataF
         plans = {"torch": _torch_plan, "onnx": _onnx_plan, "tflite": _tflite_plan}
         df = plans[handle.framework](source, variant)
     notes = []
+    own = variant.meta.get("prune_per_layer", {})
     for row in df.itertuples():
         if row.layer in variant.meta.get("prune_skipped", []):
             notes.append("skipped: inputs not a multiple of 4")
@@ -71,8 +82,10 @@ def prune_plan(handle: ModelHandle, cfg: Prune, *, task: Any = None) -> pd.DataF
             notes.append("protected")
         elif cfg.structure is Structure.CHANNEL and row.layer == variant.meta.get("prune_head"):
             notes.append("head: outputs kept")
+        elif own.get(row.layer) == 0:
+            notes.append("per_layer 0: outputs kept" if cfg.structure is Structure.CHANNEL else "per_layer 0: not pruned")
         elif row.layer in variant.meta.get("pruned_layers", []):
-            notes.append("pruned")
+            notes.append(f"pruned at {own[row.layer]:g} (per_layer)" if row.layer in own else "pruned")
         else:
             notes.append("")
     df["note"] = notes

@@ -232,6 +232,8 @@ class Space:
         if structure == "2:4" and (prune or layer_prune):
             prune = 0.5
         pruned = bool(prune or any(layer_prune.values()))
+        if pruned:  # pinned layers stay whole (channel pruning: their outputs, and so their coupled layers', kept)
+            layer_prune.update({n: 0.0 for n, c in self.layer_prune if c == (0.0,)})
         layer_bits = {k.split(":", 1)[1]: v for k, v in p.items() if k.startswith("layer_bits:")}
         layer_bits = {n: b for n, b in layer_bits.items() if b != p["bits"]}
         bits = p["bits"]
