@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from workbench.cli.common import task_for_file
+from workbench.cli.common import task_for_file, write_rows
 from workbench.core.errors import WorkbenchError
 
 
@@ -175,9 +175,7 @@ def _sweep(args: argparse.Namespace) -> int:
         for _, r in failed.iterrows():
             print(f"  {r['variant']} on {r['runtime']}: {r['error']}")
     if args.csv:
-        out = args.csv
-        (df.to_parquet(out, index=False) if out.endswith(".parquet") else df.to_csv(out, index=False))
-        print(f"\nwrote {out}")
+        write_rows(df, args.csv)
     if args.report:
         from workbench.report import write_report
 

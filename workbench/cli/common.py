@@ -23,3 +23,9 @@ def task_for_file(path: str):
         arrays.append(rng.standard_normal(shape).astype(s.dtype) if np.dtype(s.dtype).kind == "f"
                       else np.zeros(shape, s.dtype))
     return Task.from_model(handle, arrays)
+
+
+def write_rows(df, out: str) -> None:
+    """Write a results frame to ``.parquet`` or (any other suffix) CSV, and say so."""
+    (df.to_parquet(out, index=False) if out.endswith(".parquet") else df.to_csv(out, index=False))
+    print(f"\nwrote {out}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from workbench.cli.common import write_rows
 from workbench.core.errors import WorkbenchError
 
 
@@ -58,9 +59,7 @@ def _search(args: argparse.Namespace) -> int:
     else:
         print("  (no feasible trial yet: loosen the constraints or add trials)")
     if args.csv:
-        out = args.csv
-        (df.to_parquet(out, index=False) if out.endswith(".parquet") else df.to_csv(out, index=False))
-        print(f"\nwrote {out}")
+        write_rows(df, args.csv)
     if args.report:
         from workbench.report import write_report
 

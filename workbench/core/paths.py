@@ -47,3 +47,20 @@ def cache_dir() -> Path:
     """Root of the on-disk conversion cache."""
     root = os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "edge-workbench"
     return Path(root)
+
+
+def read_yaml_mapping(path: str | Path, what: str, expect: str) -> dict:
+    """A YAML file's top-level mapping, or a `WorkbenchError` naming `what` (``"sweep spec"``) and the problem:
+    missing, not YAML, or not a mapping (`expect` says of what, e.g. ``"grid fields (prune, bits, ...)"``)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise WorkbenchError(f"{what} {p} does not exist") from None
+    except yaml.YAMLError as e:
+        raise WorkbenchError(f"{what} {p} is not valid YAML: {e}") from None
+    if not isinstance(doc, dict):
+        raise WorkbenchError(f"{what} {p} must be a mapping of {expect}")
+    return dict(doc)

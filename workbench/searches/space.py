@@ -294,19 +294,13 @@ def load_search_spec(path: str | Path) -> tuple[str | None, Space, dict[str, Any
         >>> task, space.bits, settings
         ('kws', (8, 4), {'n_trials': 4})
     """
-    import yaml
-
     from workbench.core.errors import WorkbenchError
+    from workbench.core.paths import read_yaml_mapping
 
     p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise WorkbenchError(f"search spec {p} does not exist") from None
-    except yaml.YAMLError as e:
-        raise WorkbenchError(f"search spec {p} is not valid YAML: {e}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("space", {}), dict):
-        raise WorkbenchError(f"search spec {p} must be a mapping with 'task', 'space' and 'search' entries")
+    doc = read_yaml_mapping(p, "search spec", "'task', 'space' and 'search' entries")
+    if not isinstance(doc.get("space", {}), dict) or not isinstance(doc.get("search") or {}, dict):
+        raise WorkbenchError(f"search spec {p}: 'space' and 'search' must be mappings of fields")
     unknown = sorted(set(doc) - {"task", "space", "search"})
     if unknown:
         raise WorkbenchError(f"search spec {p}: unknown entries {unknown}; allowed: task, space, search")

@@ -369,20 +369,11 @@ def _expand(g: Grid) -> tuple[list[VariantSpec], list[tuple[VariantSpec, str]]]:
 
 def load_spec(path: str | Path) -> tuple[str | None, Grid]:
     """Read a sweep spec written by `Grid.save` (or by hand): ``(task name or None, Grid)``."""
-    import yaml
-
     from workbench.core.errors import WorkbenchError
+    from workbench.core.paths import read_yaml_mapping
 
     p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise WorkbenchError(f"sweep spec {p} does not exist") from None
-    except yaml.YAMLError as e:
-        raise WorkbenchError(f"sweep spec {p} is not valid YAML: {e}") from None
-    if not isinstance(doc, dict):
-        raise WorkbenchError(f"sweep spec {p} must be a mapping of grid fields (prune, bits, ...)")
-    doc = dict(doc)
+    doc = read_yaml_mapping(p, "sweep spec", "grid fields (prune, bits, ...)")
     task = doc.pop("task", None)
     allowed = set(Grid.__dataclass_fields__) - {"_variants", "_dropped"}
     unknown = sorted(set(doc) - allowed)

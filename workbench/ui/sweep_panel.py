@@ -12,11 +12,12 @@ a progress bar and "Measuring variant 7 of 44…", then the dashboard's panel in
 
 from __future__ import annotations
 
+import contextlib
 import html
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import ipywidgets as widgets
 import pandas as pd
@@ -220,19 +221,9 @@ class SweepPanel(Panel):
         self.progress.bar_style = ""
         self.status.value = note_html(f"Sweeping {html.escape(task.name)}: {len(g)} variants × {len(g.runtimes)} "
                                       f"runtime(s)…", "#4C78A8")
-        self.running = True
-        self.run_button.disabled = True
-        try:
+        with self._busy("sweep", "variants"):
             df = workbench.sweep(task, g, store=self.store, progress=False, on_result=self._on_result,
                                  memory=self.memory.value)
-        except BaseException:
-            self.progress.bar_style = "danger"
-            self.status.value = note_html("The sweep stopped; see the error below. Finished variants are kept in "
-                                          "the store.", "#D62728")
-            raise
-        finally:
-            self.running = False
-            self.run_button.disabled = False
         self.results = df
         self.progress.value = self.progress.max
         self.progress.bar_style = "success"
@@ -244,6 +235,22 @@ class SweepPanel(Panel):
         self._show_failures(df)
         self._redraw(df)
         return df
+
+    @contextlib.contextmanager
+    def _busy(self, what: str, kept: str) -> Iterator[None]:
+        """Run button off while `what` runs; on an error, the bar turns red and the words say what was kept."""
+        self.running = True
+        self.run_button.disabled = True
+        try:
+            yield
+        except BaseException:
+            self.progress.bar_style = "danger"
+            self.status.value = note_html(f"The {what} stopped; see the error below. Finished {kept} are kept in "
+                                          "the store.", "#D62728")
+            raise
+        finally:
+            self.running = False
+            self.run_button.disabled = False
 
     def search_settings(self, task: Any, g: Any) -> tuple[dict[str, str], dict[str, Any]]:
         """``(objectives, constraints)`` of a search-mode run: the task's metric and the chart's x, the metric
@@ -272,20 +279,10 @@ class SweepPanel(Panel):
         self.progress.bar_style = ""
         self.status.value = note_html(f"Searching {html.escape(task.name)}: {self.n_trials.value} trials over "
                                       f"{len(g)} possible variants…", "#4C78A8")
-        self.running = True
-        self.run_button.disabled = True
-        try:
+        with self._busy("search", "trials"):
             df = workbench.search(task, Space.from_grid(g), objectives=objectives, constraints=constraints,
                                   n_trials=self.n_trials.value, sampler=self.sampler.value, store=self.store,
                                   progress=False, on_trial=self._on_trial, memory=self.memory.value)
-        except BaseException:
-            self.progress.bar_style = "danger"
-            self.status.value = note_html("The search stopped; see the error below. Finished trials are kept in "
-                                          "the store.", "#D62728")
-            raise
-        finally:
-            self.running = False
-            self.run_button.disabled = False
         self.results = df
         self.progress.value = self.progress.max
         self.progress.bar_style = "success"
