@@ -133,8 +133,8 @@ class Prune(CompressionConfig):
             rounds as usual (`round_to`); a group the overrides name with different ratios takes the smallest;
             the other groups follow `scope` at `ratio`. 0 leaves a layer unpruned (channel: its outputs; its
             inputs follow the layer feeding it – `exclude` keeps its shape exactly). ONNX and TFLite files take
-            it for unstructured pruning too (names of weights or their prefixes). Not for ``"2:4"`` or
-            ``"layer"``, nor on language models. The variant's ``meta["prune_per_layer"]`` records
+            it for unstructured pruning too (names of weights or their prefixes), and so do language models
+            (their MLP-channel pruning does not). Not for ``"2:4"`` or ``"layer"``. The variant's ``meta["prune_per_layer"]`` records
             ``{layer: ratio}`` for the layers an override applied to.
 
     Why the defaults (``scope="global"``, ``round_to=8``): measured by benchmarks/compression.py, 50 % channel
