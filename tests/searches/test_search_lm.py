@@ -30,3 +30,16 @@ def test_an_lm_search_respects_perplexity_direction(lm_task, tmp_path):
     assert df.loc[df["variant"] == "baseline", "feasible"].all()
     with pytest.raises(WorkbenchError, match="max_metric"):
         workbench.search(lm_task, space, constraints={"min_accuracy": 0.5}, store=None, progress=False, memory=False)
+
+
+def test_per_layer_ratios_prune_a_language_model_unstructured(tiny_lm):
+    from workbench.compression.prune_layers import weight_layers
+
+    layers = [n for n in weight_layers(tiny_lm.module) if ".mlp." in n]
+    cfg = workbench.Prune(0.25, scope="layer", per_layer={layers[0]: 0.75})
+    v = workbench.compress(tiny_lm, cfg)
+    w = dict(weight_layers(v.module))
+    sparsity = {n: float((w[n].weight == 0).float().mean()) for n in layers[:2]}
+    assert sparsity[layers[0]] == pytest.approx(0.75, abs=0.01) and sparsity[layers[1]] == pytest.approx(0.25, abs=0.01)
+    with pytest.raises(WorkbenchError, match="MLP channels"):
+        workbench.compress(tiny_lm, workbench.Prune(0.25, structure="channel", per_layer={layers[0]: 0.5}))
