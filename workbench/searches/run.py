@@ -341,15 +341,14 @@ class _Run:
                                c <= 0 for c in cons), "cached": cached, "error": error, "row": row})
 
     def frame(self) -> pd.DataFrame:
-        from workbench.sweeps.frame import with_baseline
+        from workbench.sweeps.units import row_keys
 
         skip = interrupted(self.study)
         trials = [t for t in self.study.get_trials(deepcopy=False) if counted(t, skip) and "unit" in t.user_attrs]
         first: dict[str, int] = {}
         for t in sorted(trials, key=lambda t: t.number):
             first.setdefault(t.user_attrs["unit"], t.number)
-        rows = [r for r in self.st.rows(self._row_keys(first)) if r.get("unit") in first]
-        df = with_baseline(pd.DataFrame(rows)) if rows else pd.DataFrame(columns=["variant", "trial"])
+        df = self.st.to_frame(k for u in first for _, k in row_keys(u, self.g))
         if len(df):
             df["trial"] = df["unit"].map(first).astype(int)
             df = df.sort_values(["trial", "device"] if "device" in df else ["trial"], kind="stable",
@@ -360,12 +359,6 @@ class _Run:
                         constraints=dict(self.constraints), trials=len(trials), evaluated=self.evaluated,
                         device=self.device)
         return df
-
-    def _row_keys(self, units: Mapping[str, int]) -> list[str]:
-        from workbench.sweeps.units import unit_hash
-
-        devices = list(self.g.devices) or [None]
-        return [unit_hash(k, d) for k in units for d in devices]
 
     def _front(self, df: pd.DataFrame) -> pd.Series:
         from workbench.sweeps.analysis import pareto_mask

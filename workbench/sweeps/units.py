@@ -76,10 +76,14 @@ def units(task: Any, g: Grid, versions: dict[str, str]) -> list[Unit]:
 def unit_of(task: Any, spec: VariantSpec, runtime: str, g: Grid, versions: dict[str, str]) -> Unit:
     """One variant on one runtime with its store keys: the grid gives the measurement settings and devices, so a
     search point (`workbench.search`) and the same point of a sweep share their keys and stored rows."""
-    devices: list[str | None] = list(g.devices) or [None]
     settings = {"threads": g.threads, "limit": g.limit, "scope": g.scope, "schema": SCHEMA_VERSION}
     key = unit_hash(task.model.fingerprint, task.name, spec.to_dict(), runtime, settings, versions)
-    return Unit(spec, runtime, key, tuple((d, unit_hash(key, d)) for d in devices))
+    return Unit(spec, runtime, key, row_keys(key, g))
+
+
+def row_keys(unit_key: str, g: Grid) -> tuple[tuple[str | None, str], ...]:
+    """``(device, store key)`` of each row of a unit: one per device of `g`, or the single device-less row."""
+    return tuple((d, unit_hash(unit_key, d)) for d in (list(g.devices) or [None]))
 
 
 def run_unit(task: Any, spec: VariantSpec, runtime: str, g: Grid, *, memory: bool = True) -> list[dict[str, Any]]:
