@@ -9,8 +9,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+LAB_ARGS ?=
+# A folder of wheels (`make wheelhouse`): with WHEELHOUSE set, `make setup` (and so `make demo` / `make test`)
+# installs from it alone, offline: pip reads PIP_NO_INDEX / PIP_FIND_LINKS, in its build environments too.
+WHEELHOUSE ?=
+ifneq ($(strip $(WHEELHOUSE)),)
+export PIP_NO_INDEX := 1
+export PIP_FIND_LINKS := $(abspath $(WHEELHOUSE))
+endif
 
-.PHONY: demo test test-slow setup clean chromium
+.PHONY: demo test test-slow setup clean chromium lab wheelhouse reset reset-cache
 
 setup: $(STAMP)
 
@@ -48,6 +56,37 @@ test: $(STAMP)
 # pytest exits 5 when nothing is selected; that is not a failure for the optional slow step.
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS) || test $$? -eq 5
+
+# JupyterLab on the notebooks; it prints the address to open (http://localhost:8888/lab?token=...).
+# make lab LAB_ARGS="--no-browser --port=8890" on a remote machine or a second copy.
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+
+# Every package of this environment as wheels in one folder (about 2.8 GB), for a venue without a good network:
+# copy the repository and the folder to a USB stick, then `make setup WHEELHOUSE=wheelhouse` installs offline.
+# The list is what this .venv holds (pip freeze), so the offline install gets the tested versions; packages
+# published only as source are built into wheels here. Wheels are per platform: build the folder on the system
+# the participants use (Linux x86_64 / WSL, or macOS arm64, with Python 3.11). Where the CPU torch is not a local
+# file as on these machines, add its index: make wheelhouse PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+wheelhouse: $(STAMP)
+	@mkdir -p $(or $(WHEELHOUSE),wheelhouse)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^edge-workbench' > $(or $(WHEELHOUSE),wheelhouse)/requirements.txt
+	env -u PIP_NO_INDEX -u PIP_FIND_LINKS $(PY) -m pip wheel --quiet --no-deps --wheel-dir $(or $(WHEELHOUSE),wheelhouse) \
+	  -r $(or $(WHEELHOUSE),wheelhouse)/requirements.txt pip "setuptools>=68" wheel
+	@echo "$$(ls $(or $(WHEELHOUSE),wheelhouse)/*.whl | wc -l) wheels, $$(du -sh $(or $(WHEELHOUSE),wheelhouse) | cut -f1) in $(or $(WHEELHOUSE),wheelhouse)/;" \
+	  "offline: make setup WHEELHOUSE=$(or $(WHEELHOUSE),wheelhouse)"
+
+# Between workshop groups: the results the notebooks and `make demo` wrote (stores, search journals, reports), so
+# the next group measures afresh. The notebooks themselves are left alone (they hold the participants' work):
+# `git checkout -- notebooks/` restores the course version.
+reset:
+	rm -rf notebooks/*.sqlite* notebooks/*.html results/
+	@echo "results removed; notebooks untouched (git checkout -- notebooks/ restores them); make reset-cache clears conversions"
+
+# The conversion cache (exported and converted files, keyed by model hash and library versions): the first runs
+# after it are slower. WORKBENCH_CACHE moves it.
+reset-cache:
+	$(PY) -c "import shutil; from workbench.core.paths import cache_dir; d = cache_dir(); shutil.rmtree(d, ignore_errors=True); print('removed', d)"
 
 clean:
 	rm -rf $(VENV)

@@ -23,7 +23,18 @@ def test_environment_yml_matches_pyproject():
     # Same set of requirements, plus the CPU torch pin first and the package itself.
     assert pip[0] == "torch==2.13.0"
     assert "-e ." in pip
-    assert {_norm(d) for d in deps} == {_norm(d) for d in pip if d not in ("torch==2.13.0", "-e .")}
+    assert {_norm(d) for d in deps} == {_norm(d) for d in pip
+                                        if d not in ("torch==2.13.0", "-e .") and not d.startswith("--")}
+    # PyTorch's CPU index, so the pin resolves to 2.13.0+cpu rather than PyPI's CUDA build (Binder).
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
+
+
+def test_binder_post_build_installs_what_the_makefile_installs_without_dependencies():
+    post = (ROOT / "postBuild").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    for pin in re.findall(r'--no-deps "([^"]+)"', makefile):
+        assert pin in post, pin
+    assert "--no-deps" in post
 
 
 def test_torch_range_admits_the_cpu_wheel_and_jupyter_client_is_capped():

@@ -168,3 +168,79 @@ def test_the_checks_catch_a_solution_that_runs_on_run_all():
     assert solution_only_names_used_later(nb) == {"n"}
     assert with_solutions(nb).cells[1].source.startswith("n = 2")
     assert not is_empty_code(nbformat.v4.new_code_cell("# Solution\nx = 1"))
+
+
+def test_make_lab_serves_the_notebooks_and_prints_the_address(tmp_path):
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = f"--no-browser --port={port} --port-retries=0 --ip=127.0.0.1 --IdentityProvider.token=wb-test"
+    log = tmp_path / "lab.log"
+    with log.open("w") as out:  # a file, not a pipe: a server that logs more than a pipe holds would block
+        proc = subprocess.Popen(["make", "-s", "lab", f"LAB_ARGS={args}"], cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy for localhost
+    try:
+        listed, deadline = None, time.monotonic() + 120
+        while listed is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(1)
+            if f"http://127.0.0.1:{port}/lab?token=" not in log.read_text():
+                continue
+            try:
+                with direct.open(f"http://127.0.0.1:{port}/api/contents/?token=wb-test", timeout=30) as r:
+                    listed = {item["name"] for item in json.load(r)["content"]}
+            except OSError:
+                continue  # printed the address a moment before it listens
+        assert listed is not None, log.read_text()[-2000:]
+        assert {p.name for p in NOTEBOOKS} | {"GLOSSARY.md"} <= listed
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_make_wheelhouse_lists_this_environment_and_setup_can_install_from_it_offline():
+    """`make wheelhouse` writes pip freeze's list and builds wheels of it; WHEELHOUSE= makes setup index-free.
+
+    Downloading the 2.8 GB is not done here; the dry run shows the commands, and `make -p` the exported pip
+    settings that turn every pip call of `make setup` offline.
+    """
+    import subprocess
+
+    dry = subprocess.run(["make", "-n", "wheelhouse", "WHEELHOUSE=wh"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert "pip freeze --exclude-editable" in dry and "pip wheel" in dry and "--no-deps" in dry
+    assert "setuptools>=68" in dry  # the editable install's build backend, offline
+    db = subprocess.run(["make", "-pn", "setup", "WHEELHOUSE=wh"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert re.search(r"^export PIP_NO_INDEX := 1$", db, re.M) or "PIP_NO_INDEX := 1" in db
+    assert f"PIP_FIND_LINKS := {ROOT / 'wh'}" in db
+
+
+def test_make_reset_removes_results_and_keeps_the_notebooks(tmp_path):
+    """Between groups: stores, search journals and reports go; the participants' notebooks stay."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "results").mkdir()
+    kept = tmp_path / "notebooks" / "04_sweeps.ipynb"
+    gone = [tmp_path / "notebooks" / n for n in ("nb04-results.sqlite", "nb04-results.sqlite.optuna.log",
+                                                  "nb04-report.html")] + [tmp_path / "results" / "kws.sqlite"]
+    for f in [kept, *gone]:
+        f.write_text("x")
+    subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "reset"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    assert kept.exists() and not [f for f in gone if f.exists()]
+    cache = tmp_path / "cache"
+    (cache / "onnx").mkdir(parents=True)
+    subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "reset-cache", f"PY={sys.executable}"],
+                   cwd=ROOT, check=True, capture_output=True, env={**os.environ, "WORKBENCH_CACHE": str(cache)})
+    assert not cache.exists()

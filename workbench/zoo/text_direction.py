@@ -1,4 +1,4 @@
-"""Labelled data for a model no one here wrote: PaddleOCR's text-direction classifier (notebook 08).
+"""Labelled data for a model no one here wrote: PaddleOCR's text-direction classifier (notebook 09).
 
 `data/foreign/ch_ppocr_mobile_v2.0_cls_infer.onnx` (paddle2onnx, opset 11) tells whether a cropped text line is
 upright (class 0) or rotated 180 degrees (class 1). `data/make_text_direction.py` renders lines of words with
