@@ -20,7 +20,8 @@ device and runtime picking, hover text), `markers` (colour groups, symbols, lege
 updates), and the figures: `tradeoffs` (Pareto scatter and front), `grids` (heatmap, sensitivity bars), `latency`,
 `devices` (fit, energy, estimate against measured, one variant across devices), `runtimes` (one variant on every
 runtime), `facets` (the Pareto chart, one panel per runtime), `sizes` and `planning` (the
-figures of `workbench.plan`). plotly is imported by the functions that draw, not by ``import workbench.viz``.
+figures of `workbench.plan`), `quant_grid` (weights on the b-bit grid) and `roofline_chart` (a device's roofline
+with a model's layers). plotly is imported by the functions that draw, not by ``import workbench.viz``.
 
 Example:
     >>> from workbench import viz
@@ -43,6 +44,8 @@ from workbench.viz.facets import pareto_facets
 from workbench.viz.grids import heatmap, heatmap_table, sensitivity_bars
 from workbench.viz.latency import latency_distribution
 from workbench.viz.planning import fleet_figure, llm_memory_figure, schedule_figure, update_size_figure
+from workbench.viz.quant_grid import quantization_grid, quantization_table
+from workbench.viz.roofline_chart import ridge_points, roofline, roofline_points
 from workbench.viz.runtimes import runtime_compare, runtime_fit, runtime_summary, runtime_table, within_noise
 from workbench.viz.search import hypervolume_chart
 from workbench.viz.sizes import size_breakdown
@@ -74,7 +77,8 @@ __all__ = [
     "PALETTE", "RUNTIME_COLORS", "RUNTIME_NAMES", "STRUCTURE_COLORS", "STRUCTURE_NAMES", "STRUCTURE_SYMBOLS", "axis_label",
     "color_of", "device_compare", "device_fit_table", "energy_vs_accuracy", "estimate_vs_measured",
     "fit_status", "fleet_figure", "heatmap", "heatmap_table", "hypervolume_chart", "into", "is_estimate", "latency_distribution",
-    "llm_memory_figure", "maximized", "pareto_facets", "pareto_front", "pareto_scatter", "runtime_compare",
+    "llm_memory_figure", "maximized", "pareto_facets", "pareto_front", "pareto_scatter", "quantization_grid",
+    "quantization_table", "ridge_points", "roofline", "roofline_points", "runtime_compare",
     "runtime_fit", "runtime_name", "runtime_summary", "runtime_table", "schedule_figure", "sensitivity_bars",
     "size_breakdown", "speed_breakdown", "update_pareto", "update_size_figure", "within_noise",
 ]
