@@ -244,3 +244,16 @@ def test_make_reset_removes_results_and_keeps_the_notebooks(tmp_path):
     subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "reset-cache", f"PY={sys.executable}"],
                    cwd=ROOT, check=True, capture_output=True, env={**os.environ, "WORKBENCH_CACHE": str(cache)})
     assert not cache.exists()
+
+
+def test_the_instructors_guide_covers_every_notebook_with_its_header_duration():
+    guide = (ROOT / "docs" / "workshop.md").read_text()
+    for path in NOTEBOOKS:
+        head = nbformat.read(path, as_version=4).cells[0].source
+        minutes = re.search(r"\*\*Duration\*\*\D*(\d+) min", head).group(1)
+        row = re.search(rf"^\| {path.name[:2]} · [^|]+\| (\d+) min \|", guide, re.M)
+        assert row, f"docs/workshop.md: no duration row for {path.name}"
+        assert row.group(1) == minutes, f"docs/workshop.md says {row.group(1)} min for {path.name}, it says {minutes}"
+        assert re.search(rf"^### {path.name[:2]} · ", guide, re.M), f"docs/workshop.md: no notes on {path.name}"
+    for topic in ("make reset", "make wheelhouse", "WORKBENCH_FAST", "09:00"):
+        assert topic in guide, topic
