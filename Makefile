@@ -62,19 +62,20 @@ test-slow: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
-# Every package of this environment as wheels in one folder (about 2.8 GB), for a venue without a good network:
+# Every package of this environment as wheels in one folder (227 wheels, about 1 GB here), for a venue without a good network:
 # copy the repository and the folder to a USB stick, then `make setup WHEELHOUSE=wheelhouse` installs offline.
 # The list is what this .venv holds (pip freeze), so the offline install gets the tested versions; packages
 # published only as source are built into wheels here. Wheels are per platform: build the folder on the system
 # the participants use (Linux x86_64 / WSL, or macOS arm64, with Python 3.11). Where the CPU torch is not a local
 # file as on these machines, add its index: make wheelhouse PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+WHEELS = $(or $(WHEELHOUSE),wheelhouse)
 wheelhouse: $(STAMP)
-	@mkdir -p $(or $(WHEELHOUSE),wheelhouse)
-	$(PY) -m pip freeze --exclude-editable | grep -v '^edge-workbench' > $(or $(WHEELHOUSE),wheelhouse)/requirements.txt
-	env -u PIP_NO_INDEX -u PIP_FIND_LINKS $(PY) -m pip wheel --quiet --no-deps --wheel-dir $(or $(WHEELHOUSE),wheelhouse) \
-	  -r $(or $(WHEELHOUSE),wheelhouse)/requirements.txt pip "setuptools>=68" wheel
-	@echo "$$(ls $(or $(WHEELHOUSE),wheelhouse)/*.whl | wc -l) wheels, $$(du -sh $(or $(WHEELHOUSE),wheelhouse) | cut -f1) in $(or $(WHEELHOUSE),wheelhouse)/;" \
-	  "offline: make setup WHEELHOUSE=$(or $(WHEELHOUSE),wheelhouse)"
+	@mkdir -p $(WHEELS)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^edge-workbench' > $(WHEELS)/requirements.txt
+	env -u PIP_NO_INDEX -u PIP_FIND_LINKS $(PY) -m pip wheel --quiet --no-deps --wheel-dir $(WHEELS) \
+	  -r $(WHEELS)/requirements.txt pip "setuptools>=68" wheel
+	@echo "$$(ls $(WHEELS)/*.whl | wc -l) wheels, $$(du -sh $(WHEELS) | cut -f1) in $(WHEELS)/;" \
+	  "offline: make setup WHEELHOUSE=$(WHEELS)"
 
 # Between workshop groups: the results the notebooks and `make demo` wrote (stores, search journals, reports), so
 # the next group measures afresh. The notebooks themselves are left alone (they hold the participants' work):

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.quant import DTYPE_BITS  # a dtype's roof takes the colour of its bit-width
 from workbench.viz.style import LAYOUT, color_of, figure_title
 from workbench.viz.update import finish
 
@@ -30,8 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BOUND_COLORS: dict[str, str] = {"compute": "#E45756", "memory": "#4C78A8"}
 """Marker colour of a compute-bound and of a memory-bound layer."""
-DTYPE_BITS = {"fp32": 32, "fp16": 16, "int8": 8, "int4": 4}
-"""A dtype's roof takes the colour of its bit-width (`BITS_COLORS`)."""
 TABLE_COLUMNS = ("layer", "kind", "dtype", "ops", "weight_read_bytes", "activation_bytes", "compute_s", "memory_s",
                  "overhead_s", "time_s", "bound")
 
