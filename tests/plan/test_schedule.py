@@ -32,7 +32,7 @@ def test_feasible_only_at_a_higher_dvfs_point():
 
 
 def test_energy_scales_with_voltage_squared_and_power_adds_idle():
-    df, _ = schedule(TIGHT, "stm32h7")
+    df, _ = schedule(TIGHT, "stm32h7", leakage=False, sleep=False)    # the dynamic-only model
     prof = device("stm32h7")
     wl = df.attrs["workloads"]
     e_top = (prof.active_w - prof.idle_w) * 17                              # default energy: busy power x latency

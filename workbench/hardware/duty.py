@@ -119,4 +119,247 @@ def duty_cycle(energy_mj: float, latency_ms: float, device: str | DeviceProfile,
                      hours)
 
 
-__all__ = ["DEFAULT_VOLTAGE", "FORMULA", "DutyCycle", "duty_cycle"]
+# ------------------------------------------------------------------------------ race to idle against DVFS
+
+LEAKAGE_K_PER_V = 1.83
+"""Exponential voltage coefficient of subthreshold leakage: P_leak(V) = P_leak(V_max) x (V / V_max) x
+exp(K (V - V_max)), K = 1.83 / V, the 70 nm fit of Martin et al. ("Combined dynamic voltage scaling and adaptive
+body biasing for lower power microprocessors under dynamic workloads", ICCAD 2002), as used by Jejurikar, Pereira
+and Gupta ("Leakage aware dynamic voltage scaling for real-time embedded systems", DAC 2004). A model, not a
+figure of any one chip."""
+POWER_FORMULA = ("per period T = 1/r: E = P_idle·t(f) + E_dyn·(V/V_max)² + P_leak(V)·t(f) + gap, t(f) = t_max·f_max/f, "
+                 "E_dyn = E_above_idle − P_leak(V_max)·t_max, P_leak(V) = P_leak·(V/V_max)·exp(1.83/V·(V − V_max)); "
+                 "gap = P_idle·(T − t) awake, or E_wake + P_sleep·(T − t − t_wake) asleep (when the gap beats the "
+                 "break-even time); average power = E × r")
+STRATEGIES = ("race-to-idle", "dvfs", "best")
+
+
+def leakage_power_w(device: str | DeviceProfile, volt: float | None, v_max: float | None,
+                    leakage_w: float | None = None) -> float:
+    """The profile's leakage (`leakage_w`, or the override) at voltage `volt` (`LEAKAGE_K_PER_V` model); 0 when
+    unknown.
+
+    Example:
+        >>> round(leakage_power_w("stm32h7", 1.0, 1.33) / leakage_power_w("stm32h7", 1.33, 1.33), 3)
+        0.411
+    """
+    from workbench.hardware.catalog import device as get_device
+
+    leak = get_device(device).leakage_w if leakage_w is None else float(leakage_w)
+    if not leak:
+        return 0.0
+    if volt is None or v_max is None:
+        return float(leak)
+    return float(leak) * volt / v_max * math.exp(LEAKAGE_K_PER_V * (volt - v_max))
+
+
+def break_even_ms(device: str | DeviceProfile) -> float:
+    """Shortest gap (ms) for which sleeping costs less than staying idle: max(t_wake, (E_wake − P_sleep·t_wake) /
+    (P_idle − P_sleep)); NaN when the profile has no complete sleep state (`DeviceProfile.can_sleep`).
+
+    Example:
+        >>> round(break_even_ms("stm32h7"), 2)
+        10.01
+    """
+    from workbench.hardware.catalog import device as get_device
+
+    p = get_device(device)
+    if not p.can_sleep or p.idle_w <= p.sleep_w:
+        return math.nan
+    return max(p.wake_ms, (p.wake_mj - p.sleep_w * p.wake_ms) / (p.idle_w - p.sleep_w))
+
+
+def gap_energy_mj(device: str | DeviceProfile, gap_ms: float, *, sleep: bool = True) -> tuple[float, str]:
+    """Energy of one gap between inferences and the state it is spent in (``"idle"`` or ``"sleep"``): sleep when
+    the profile can and it costs less (the gap is past the break-even time), else idle."""
+    from workbench.hardware.catalog import device as get_device
+
+    p = get_device(device)
+    idle = p.idle_w * gap_ms
+    if sleep and p.can_sleep and gap_ms >= p.wake_ms:
+        asleep = p.wake_mj + p.sleep_w * (gap_ms - p.wake_ms)
+        if asleep < idle:
+            return asleep, "sleep"
+    return idle, "idle"
+
+
+def power_notes(device: str | DeviceProfile, *, leakage_w: float | None = None) -> list[str]:
+    """What the profile leaves out, in words: the estimates use no invented number in its place."""
+    from workbench.hardware.catalog import device as get_device
+
+    p = get_device(device)
+    notes = []
+    if leakage_w is None and p.leakage_w is None:
+        notes.append(f"{p.name} has no leakage figure (power.leakage_w): leakage is not counted, which favours "
+                     "low clocks")
+    elif leakage_w is not None:
+        notes.append(f"leakage {leakage_w:g} W is a what-if, not the profile's figure")
+    if p.sleep_mode == "none":
+        notes.append(f"{p.name} has no deep sleep: idle is the floor ({p.source('power.sleep')})")
+    elif p.sleep_mode is None:
+        notes.append(f"{p.name}'s profile gives no sleep state (power.sleep): race-to-idle idles between inferences")
+    elif not p.can_sleep:
+        missing = [k for k, v in (("power_w", p.sleep_w), ("wake_ms", p.wake_ms), ("wake_mj", p.wake_mj)) if v is None]
+        notes.append(f"{p.name}'s {p.sleep_mode} has no {', '.join(missing)} in the profile: not used, race-to-idle "
+                     "idles between inferences")
+    if not p.dvfs:
+        notes.append(f"{p.name} has no DVFS points: one clock, so DVFS and race-to-idle run at the same clock")
+    return notes
+
+
+def power_strategies(latency_ms: float, energy_mj: float | None, device: str | DeviceProfile, rate_hz: float, *,
+                     deadline_ms: float | None = None, leakage: bool = True, leakage_w: float | None = None) -> Any:
+    """Race to idle against DVFS for one periodic inference: every clock x gap state, and which strategy wins.
+
+    *Race to idle* runs at the top clock and then sleeps (power-gates) when the gap beats the break-even time, else
+    idles. *DVFS* runs at the lowest-energy clock that meets the deadline and stays awake (idle) between
+    inferences. *Best* is the cheapest of every clock x {idle, sleep}. Energy per inference (`POWER_FORMULA`):
+    dynamic energy scales with V², leakage energy with the stretched latency, idle or sleep fills the period, and a
+    sleeping period pays one wake-up. Every figure is an estimate from the profile.
+
+    Args:
+        latency_ms: one inference at the top clock (the profile's peak clock).
+        energy_mj: energy one inference adds above idle at the top clock (a row's ``energy_mj_est``); None:
+            (P_active − P_idle) x latency.
+        device: profile name or `DeviceProfile` (its `dvfs` points, `leakage_w` and `sleep` figures).
+        rate_hz: inferences per second.
+        deadline_ms: relative deadline (default: the period).
+        leakage: count the profile's leakage (False: dynamic energy only, the old model).
+        leakage_w: a what-if leakage at the top clock, W, in place of the profile's.
+
+    Returns:
+        DataFrame, one row per clock x gap state: ``freq_mhz``, ``volt``, ``latency_ms``, ``gap_state``,
+        ``feasible``, ``dynamic_mj``, ``leakage_mj``, ``idle_mj``, ``sleep_mj`` (sleep + wake-up), ``wake_mj``,
+        ``energy_mj`` (per period), ``average_power_w``, ``strategy`` (the named strategies this row is),
+        ``estimate``. ``attrs``: ``winner`` (race-to-idle or dvfs), ``why``, ``break_even_ms``, ``notes``.
+
+    Example:
+        >>> df = power_strategies(17.0, None, "stm32h7", rate_hz=0.5)
+        >>> df.attrs["winner"], df.loc[df.strategy.str.contains("race"), "gap_state"].item()
+        ('race-to-idle', 'sleep')
+    """
+    import pandas as pd
+
+    from workbench.hardware.catalog import device as get_device
+
+    prof = get_device(device)
+    rate = _positive("rate_hz", rate_hz)
+    lat = _positive("latency_ms", latency_ms)
+    e_above = (prof.active_w - prof.idle_w) * lat if energy_mj is None else _figure(energy_mj)
+    period = 1000.0 / rate
+    deadline = period if deadline_ms is None else min(_positive("deadline_ms", deadline_ms), period)
+    points = [(p.freq_mhz, p.volt) for p in prof.dvfs] or [(None, None)]
+    f_max, v_max = points[-1]
+    leak_max = leakage_power_w(prof, v_max, v_max, leakage_w) if leakage else 0.0
+    e_dyn = max(0.0, e_above - leak_max * lat)
+    rows = []
+    for f, v in points:
+        t = lat * (f_max / f if f else 1.0)
+        dyn = e_dyn * ((v / v_max) ** 2 if v else 1.0)
+        leak = (leakage_power_w(prof, v, v_max, leakage_w) if leakage else 0.0) * t
+        gap = max(0.0, period - t)
+        for state in ("idle", "sleep") if prof.can_sleep else ("idle",):
+            e_gap, got = gap_energy_mj(prof, gap, sleep=state == "sleep")
+            if got != state:
+                continue
+            wake = prof.wake_mj if state == "sleep" else 0.0
+            energy = prof.idle_w * t + dyn + leak + e_gap
+            rows.append({"device": prof.name, "freq_mhz": math.nan if f is None else f,
+                         "volt": math.nan if v is None else v, "latency_ms": t, "gap_state": state,
+                         "feasible": t <= deadline * (1 + 1e-12), "dynamic_mj": dyn, "leakage_mj": leak,
+                         "idle_mj": prof.idle_w * t + (e_gap if state == "idle" else 0.0),
+                         "sleep_mj": e_gap if state == "sleep" else 0.0, "wake_mj": wake, "energy_mj": energy,
+                         "average_power_w": energy * rate / 1000.0})
+    df = pd.DataFrame(rows)
+    df["strategy"] = ""
+    ok = df[df.feasible]
+    if ok.empty:
+        raise WorkbenchError(f"power_strategies: one inference takes {lat:.4g} ms on {prof.name} at the top clock, "
+                             f"past its {deadline:.4g} ms deadline at {rate:g} Hz: lower the rate or use a faster "
+                             "variant.")
+    top = ok[ok.latency_ms == ok.latency_ms.min()]
+    race = top.energy_mj.idxmin()
+    awake = ok[ok.gap_state == "idle"]
+    dvfs = min(awake.index, key=lambda k: (round(awake.at[k, "energy_mj"], 12), awake.at[k, "latency_ms"]))
+    best = min(ok.index, key=lambda k: (round(ok.at[k, "energy_mj"], 12), ok.at[k, "latency_ms"]))
+    for name, k in zip(STRATEGIES, (race, dvfs, best)):
+        df.at[k, "strategy"] = (df.at[k, "strategy"] + " " + name).strip()
+    df["estimate"] = f"estimate on {prof.name}: {POWER_FORMULA}"
+    r_e, d_e = df.at[race, "energy_mj"], df.at[dvfs, "energy_mj"]
+    winner = "race-to-idle" if r_e < d_e - 1e-12 else "dvfs"
+    clock = lambda k: "one clock" if math.isnan(df.at[k, "freq_mhz"]) else f"{df.at[k, 'freq_mhz']:g} MHz"
+    df.attrs.update(
+        device=prof.name, rate_hz=rate, winner=winner, break_even_ms=break_even_ms(prof),
+        race_energy_mj=r_e, dvfs_energy_mj=d_e, notes=power_notes(prof, leakage_w=leakage_w if leakage else None),
+        why=(f"at {rate:g} Hz the gap after a {df.at[race, 'latency_ms']:.3g} ms inference at {clock(race)} is "
+             f"{period - df.at[race, 'latency_ms']:.4g} ms ({df.at[race, 'gap_state']}; break-even "
+             f"{break_even_ms(prof):.3g} ms); race-to-idle {r_e:.4g} mJ per inference against DVFS at {clock(dvfs)} "
+             f"{d_e:.4g} mJ (dynamic {df.at[dvfs, 'dynamic_mj']:.3g} + leakage {df.at[dvfs, 'leakage_mj']:.3g} mJ "
+             f"over a {df.at[dvfs, 'latency_ms']:.3g} ms run, awake between runs)"))
+    return df
+
+
+def power_vs_rate(latency_ms: float, energy_mj: float | None, device: str | DeviceProfile, rates: Any, *,
+                  leakage: bool = True, leakage_w: float | None = None) -> Any:
+    """Average power of race-to-idle, DVFS and the best option at each rate, and the rates where the winner
+    changes (``attrs["crossings_hz"]``, found by bisection between the grid rates).
+
+    Returns:
+        DataFrame with ``rate_hz``, ``strategy``, ``freq_mhz``, ``gap_state``, ``energy_mj``, ``average_power_w``,
+        ``winner`` (at that rate) and ``estimate``; rates the device cannot keep up with are left out
+        (``attrs["infeasible_hz"]``).
+
+    Example:
+        >>> df = power_vs_rate(17.0, None, "stm32h7", [0.5, 1, 2, 5, 10, 20])
+        >>> [round(r, 2) for r in df.attrs["crossings_hz"]], df.attrs["winners"]
+        ([2.83], ['race-to-idle', 'dvfs'])
+    """
+    import pandas as pd
+
+    def one(r: float) -> Any:
+        return power_strategies(latency_ms, energy_mj, device, r, leakage=leakage, leakage_w=leakage_w)
+
+    def lead(r: float) -> float:
+        a = one(r).attrs
+        return a["race_energy_mj"] - a["dvfs_energy_mj"]
+
+    rows, infeasible, seen = [], [], []
+    for r in sorted(float(x) for x in rates):
+        try:
+            df = one(r)
+        except WorkbenchError:
+            infeasible.append(r)
+            continue
+        seen.append((r, df.attrs["race_energy_mj"] - df.attrs["dvfs_energy_mj"]))
+        for name in STRATEGIES:
+            row = df[df.strategy.str.split().apply(lambda s, n=name: n in s)].iloc[0]
+            rows.append({"rate_hz": r, "strategy": name, "freq_mhz": row.freq_mhz, "volt": row.volt,
+                         "gap_state": row.gap_state, "energy_mj": row.energy_mj,
+                         "average_power_w": row.average_power_w, "winner": df.attrs["winner"],
+                         "estimate": row.estimate})
+    if not rows:
+        raise WorkbenchError("power_vs_rate: the device keeps up with none of the rates; give lower ones.")
+    crossings = []
+    for (a, da), (b, db) in zip(seen, seen[1:]):
+        if (da < -1e-12) != (db < -1e-12):
+            lo, hi = a, b
+            for _ in range(40):
+                mid = math.sqrt(lo * hi)
+                if (lead(mid) < -1e-12) == (da < -1e-12):
+                    lo = mid
+                else:
+                    hi = mid
+            crossings.append(math.sqrt(lo * hi))
+    out = pd.DataFrame(rows)
+    per_rate = list(out.drop_duplicates("rate_hz").winner)
+    winners = [w for i, w in enumerate(per_rate) if i == 0 or w != per_rate[i - 1]]
+    out.attrs.update(crossings_hz=crossings, winners=winners, infeasible_hz=infeasible,
+                     device=out.estimate.iloc[0].split(":")[0].removeprefix("estimate on "),
+                     notes=power_notes(device, leakage_w=leakage_w if leakage else None))
+    return out
+
+
+__all__ = ["DEFAULT_VOLTAGE", "FORMULA", "LEAKAGE_K_PER_V", "POWER_FORMULA", "STRATEGIES", "DutyCycle",
+           "break_even_ms", "duty_cycle", "gap_energy_mj", "leakage_power_w", "power_notes", "power_strategies",
+           "power_vs_rate"]
+

@@ -101,6 +101,12 @@ class DeviceProfile:
         threads: cores the peak assumes (host profile).
         dvfs: optional DVFS operating points, ascending in frequency; the highest is the clock the peak figures
             assume (used by `workbench.plan.scheduling`).
+        leakage_w: optional static (leakage) power the computing core adds above `idle_w` at the top DVFS point
+            (part of ``active_w - idle_w``); `workbench.hardware.duty` scales it with the voltage. None: unknown.
+        sleep_mode: the deep-sleep / power-gated state (``"Standby"``, ``"deep sleep"``), ``"none"`` where the
+            board has none (idle is the floor), None where the profile does not say.
+        sleep_w / wake_ms / wake_mj: that state's power, the time to wake from it and the energy one wake-up
+            costs; None where unknown (estimates then say so instead of sleeping).
         sources: figure key (dotted) -> citation.
         path: the file it came from.
     """
@@ -139,6 +145,11 @@ class DeviceProfile:
     threads: int | None = None
     compute_units: dict[str, str] = field(default_factory=dict)
     dvfs: tuple[OperatingPoint, ...] = ()
+    leakage_w: float | None = None
+    sleep_mode: str | None = None
+    sleep_w: float | None = None
+    wake_ms: float | None = None
+    wake_mj: float | None = None
     notes: str = ""
     path: Path | None = field(default=None, compare=False)
 
@@ -185,7 +196,7 @@ class DeviceProfile:
             "name": self.name, "display_name": self.display_name, "kind": self.kind, "process_nm": self.process_nm,
             "peak_ops": dict(self.peak_ops), "efficiency": dict(self.efficiency),
             "memory_bandwidth_bytes_s": self.memory_bandwidth_bytes_s, "ram_bytes": self.ram_bytes,
-            "storage_bytes": self.storage_bytes, "power": {"idle_w": self.idle_w, "active_w": self.active_w},
+            "storage_bytes": self.storage_bytes, "power": self._power_dict(),
             "energy": {"per_op_pj": dict(self.energy_pj_per_op), "per_byte_pj": self.energy_pj_per_byte,
                        "per_byte_cache_pj": self.energy_pj_per_byte_cache},
             "layer_overhead_s": self.layer_overhead_s, "inference_overhead_s": self.inference_overhead_s,
@@ -207,6 +218,23 @@ class DeviceProfile:
             "dtypes": list(self.dtypes), "runtimes": list(self.runtimes), "sources": dict(self.sources),
             **({"notes": self.notes} if self.notes else {}),
         }
+
+
+    def _power_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"idle_w": self.idle_w, "active_w": self.active_w}
+        if self.leakage_w is not None:
+            out["leakage_w"] = self.leakage_w
+        if self.sleep_mode == "none":
+            out["sleep"] = "none"
+        elif self.sleep_mode is not None:
+            out["sleep"] = {"mode": self.sleep_mode, **{k: v for k, v in (("power_w", self.sleep_w),
+                            ("wake_ms", self.wake_ms), ("wake_mj", self.wake_mj)) if v is not None}}
+        return out
+
+    @property
+    def can_sleep(self) -> bool:
+        """Whether the profile gives a sleep state with every figure a duty-cycle estimate needs."""
+        return self.sleep_mode not in (None, "none") and None not in (self.sleep_w, self.wake_ms, self.wake_mj)
 
 
 def off_runtime(estimate: Any, profile: DeviceProfile, runtime: str | None) -> Any:
@@ -325,6 +353,7 @@ def parse_profile(data: Any, *, where: str, name: str | None = None, path: Path 
     active = c.positive("power.active_w", power["active_w"])
     if active < idle:
         c.fail("power.active_w", f"({active} W) is below power.idle_w ({idle} W)")
+    sleep = _sleep(c, power, idle, active)
     runtimes = data["runtimes"]
     if not isinstance(runtimes, list) or not runtimes or not all(isinstance(r, str) and r for r in runtimes):
         c.fail("runtimes", f"must be a non-empty list of runtime names, got {runtimes!r}")
@@ -391,9 +420,48 @@ def parse_profile(data: Any, *, where: str, name: str | None = None, path: Path 
         threads=int(threads) if threads is not None else None,
         compute_units={k: str(v) for k, v in units.items()},
         dvfs=_dvfs(c, data.get("dvfs")),
+        **sleep,
         notes=str(data.get("notes", "")).strip(),
         path=path,
     )
+
+
+_POWER_KEYS = ("idle_w", "active_w", "leakage_w", "sleep")
+_SLEEP_KEYS = ("mode", "power_w", "wake_ms", "wake_mj")
+
+
+def _sleep(c: _Checker, power: dict[str, Any], idle: float, active: float) -> dict[str, Any]:
+    """Optional ``power.leakage_w`` and ``power.sleep`` (``none``, or ``{mode, power_w, wake_ms, wake_mj}`` with
+    any figure left out where it is unknown): leakage within the busy power, sleep power at most idle power."""
+    for k in power:
+        if k not in _POWER_KEYS:
+            c.fail(f"power.{k}", f"is not a power figure (allowed: {', '.join(_POWER_KEYS)})")
+    out: dict[str, Any] = {}
+    if power.get("leakage_w") is not None:
+        leak = c.non_negative("power.leakage_w", power["leakage_w"])
+        if leak > active - idle + 1e-12:
+            c.fail("power.leakage_w", f"({leak} W) exceeds power.active_w - power.idle_w ({active - idle:g} W): "
+                                      "leakage is part of the power computing adds above idle")
+        out["leakage_w"] = leak
+    sleep = power.get("sleep")
+    if sleep is None:
+        return out
+    if isinstance(sleep, str) and sleep.strip().lower() == "none":
+        return {**out, "sleep_mode": "none"}
+    if not isinstance(sleep, dict) or "mode" not in sleep:
+        c.fail("power.sleep", f"must be 'none' (no deep sleep: idle is the floor) or a mapping with mode and any of "
+                              f"power_w, wake_ms, wake_mj, got {sleep!r}")
+    for k in sleep:
+        if k not in _SLEEP_KEYS:
+            c.fail(f"power.sleep.{k}", f"is not a sleep figure (allowed: {', '.join(_SLEEP_KEYS)})")
+    out["sleep_mode"] = c.text("power.sleep.mode", sleep["mode"])
+    for k, attr in (("power_w", "sleep_w"), ("wake_ms", "wake_ms"), ("wake_mj", "wake_mj")):
+        if sleep.get(k) is not None:
+            out[attr] = c.non_negative(f"power.sleep.{k}", sleep[k])
+    if out.get("sleep_w", 0.0) > idle:
+        c.fail("power.sleep.power_w", f"({out['sleep_w']} W) is above power.idle_w ({idle} W): a sleep state "
+                                      "draws at most the idle power")
+    return out
 
 
 def _dvfs(c: _Checker, points: Any) -> tuple[OperatingPoint, ...]:
@@ -483,6 +551,9 @@ def _check_sources(c: _Checker, data: dict[str, Any], sources: dict[str, Any]) -
     needed += [f"peak_ops.{k}" for k in data["peak_ops"]]
     needed += [f"efficiency.{k}" for k in data["efficiency"]]
     needed += [f"power.{k}" for k in data["power"]]
+    sleep = data["power"].get("sleep")
+    if isinstance(sleep, dict):
+        needed += [f"power.sleep.{k}" for k in sleep if k != "mode"]
     needed += [f"kind_efficiency.{k}" for k in (data.get("kind_efficiency") or {})]
     needed += [f"kind_overhead_s.{k}" for k in (data.get("kind_overhead_s") or {})]
     energy = data.get("energy") or {}

@@ -12,15 +12,20 @@ workloads released together at t = 0 (the worst case), `schedule` reports at eve
   Audsley et al. 1993); with priorities given, the same analysis for those ("fp");
 * a **simulated timeline** over the hyperperiod (or a capped window): deadline misses and worst response per
   workload, for EDF and RM;
-* **average power** = P_idle + sum rate_i E_i and energy per hour;
+* **average power** = P_idle + sum rate_i E_i (minus what sleeping saves in the gaps) and energy per hour;
 * **memory**: the models given as handles stay resident together, so their weights plus the largest peak
   activations must fit the device (weights in flash on MCUs); a set that does not fit is infeasible at every
   point.
 
-**DVFS model.** At an operating point (f, V) latency scales by f_max / f (every cycle slows: conservative for
-memory-bound layers, whose time scales less) and the per-inference energy above idle by (V / V_max)^2 (dynamic
-energy C V^2 per cycle, cycle count fixed); idle power stays as the profile gives it. Leakage during the longer
-busy time at low clocks is not modelled, so the model favours low clocks where leakage dominates. The chosen
+**DVFS model** (`workbench.hardware.duty.POWER_FORMULA`). At an operating point (f, V) latency scales by
+f_max / f (every cycle slows: conservative for memory-bound layers, whose time scales less). The energy one
+inference adds above idle splits into dynamic energy, scaled by (V / V_max)^2 (C V^2 per cycle, cycle count
+fixed), and leakage, P_leak(V) x latency: the profile's ``power.leakage_w`` at the top clock, falling with the
+voltage (`workbench.hardware.duty.leakage_power_w`) but paid for the whole stretched run — so a lower clock can
+cost more. With ``sleep=True`` the idle time is spent in the profile's sleep state when the mean gap between jobs,
+(1 - U) / sum r_i, beats the break-even time (one wake-up per job: an approximation of the real gaps). A profile
+without a leakage figure or a sleep state is estimated without them, and ``attrs["power_notes"]`` says so;
+``leakage=False, sleep=False`` is the dynamic-only model (energy x (V / V_max)^2, constant idle power). The chosen
 point is the lowest-energy one whose set passes the chosen policy's exact test (ties: the faster point).
 
 Latency and energy per inference come from `workbench.hardware.roofline` when a workload gives a model, or from
@@ -322,6 +327,8 @@ def schedule(
     window_s: float | None = None,
     max_jobs: int = 200_000,
     gantt_ms: float | None = None,
+    leakage: bool = True,
+    sleep: bool = True,
 ) -> tuple[pd.DataFrame, Any]:
     """Schedule several periodic inferences on one device at each DVFS point; pick the lowest-energy one.
 
@@ -335,13 +342,17 @@ def schedule(
         window_s: simulated time (default: the hyperperiod, capped so at most `max_jobs` jobs run).
         max_jobs: cap on simulated jobs per policy and point.
         gantt_ms: span of the timeline chart (default: 100 ms or three shortest periods, whichever is longer).
+        leakage: charge the profile's leakage (``power.leakage_w``, scaled with the voltage) for the stretched busy
+            time (False: dynamic energy only, the model before leakage was added).
+        sleep: spend the gaps in the profile's sleep state when they beat its break-even time.
 
     Returns:
         ``(table, figure)``: one row per operating point with ``freq_mhz``, ``volt``, ``speed``,
         ``utilisation``, ``density``, ``edf_feasible``, ``ll_bound``, ``rm_bound_ok``, ``rm_feasible``,
         ``fp_feasible`` (with priorities), ``misses_edf``, ``misses_rm`` (simulated), ``avg_power_w``,
-        ``energy_j_per_hour``, ``feasible`` (under `policy`), ``breaks`` (the failing constraint) and
-        ``chosen``. ``table.attrs["workloads"]`` is the per-workload table at the chosen point (the top point
+        ``energy_j_per_hour``, ``leakage_w`` (at that voltage), ``mean_gap_ms``, ``gap_state`` (idle or sleep),
+        ``feasible`` (under `policy`), ``breaks`` (the failing constraint) and ``chosen``;
+        ``attrs["power_notes"]`` lists the figures the profile lacks. ``table.attrs["workloads"]`` is the per-workload table at the chosen point (the top point
         when none is feasible); the figure shows utilisation and power per point and the chosen timeline.
 
     Raises:
@@ -349,6 +360,7 @@ def schedule(
             duplicate names), an unknown policy or malformed DVFS points.
     """
     from workbench.hardware import device as get_device
+    from workbench.hardware.duty import gap_energy_mj, leakage_power_w, power_notes
 
     if policy not in POLICIES:
         raise WorkbenchError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}.")
@@ -364,6 +376,7 @@ def schedule(
     points = _points(prof, dvfs)
     mem_ok, mem_why = _memory(tasks, prof)
     f_max, v_max = points[-1]
+    leak_max = leakage_power_w(prof, v_max, v_max) if leakage else 0.0
     hyper = _hyperperiod_ms(tasks)
     window = hyper if window_s is None else window_s * 1000.0
     jobs_per_ms = sum(t.rate for t in tasks) / 1000.0
@@ -380,7 +393,8 @@ def schedule(
         speed = 1.0 if f is None else f / f_max
         vscale = 1.0 if v is None else (v / v_max) ** 2
         c = [t.latency / speed for t in tasks]
-        e = [t.energy * vscale for t in tasks]
+        leak_w = leakage_power_w(prof, v, v_max) if leakage else 0.0
+        e = [max(0.0, t.energy - leak_max * t.latency) * vscale + leak_w * ci for t, ci in zip(tasks, c)]
         u = sum(ci / t.period for ci, t in zip(c, tasks))
         density = sum(ci / t.deadline for ci, t in zip(c, tasks))
         edf_ok, edf_why = _edf_demand(c, tasks, min(hyper, window))
@@ -389,6 +403,10 @@ def schedule(
         m_edf, w_edf, seg_edf = simulate(c, tasks, "edf", window, gantt)
         m_rm, w_rm, seg_rm = simulate(c, tasks, "rm", window, gantt)
         power = prof.idle_w + sum(ei * t.rate for ei, t in zip(e, tasks)) / 1000.0
+        jobs = sum(t.rate for t in tasks)
+        gap = max(0.0, 1 - u) * 1000.0 / jobs
+        e_gap, state = gap_energy_mj(prof, gap, sleep=sleep)
+        power -= jobs * (prof.idle_w * gap - e_gap) / 1000.0
         ok = {"edf": edf_ok, "rm": all(math.isfinite(r) for r in rm_r),
               "fp": fp_r is not None and all(math.isfinite(r) for r in fp_r)}[policy] and mem_ok
         why = "" if mem_ok else mem_why
@@ -408,7 +426,8 @@ def schedule(
         if has_fp:
             row["fp_feasible"] = all(math.isfinite(r) for r in fp_r)
         row.update({"misses_edf": sum(m_edf), "misses_rm": sum(m_rm), "avg_power_w": power,
-                    "energy_j_per_hour": power * 3600.0, "feasible": ok, "breaks": why})
+                    "energy_j_per_hour": power * 3600.0, "leakage_w": leak_w, "mean_gap_ms": gap,
+                    "gap_state": state, "feasible": ok, "breaks": why})
         rows.append(row)
         details.append(pd.DataFrame({
             "workload": [t.name for t in tasks], "rate_hz": [t.rate for t in tasks],
@@ -430,6 +449,7 @@ def schedule(
     df.attrs["policy"] = policy
     df.attrs["device"] = prof.name
     df.attrs["memory"] = mem_why or "all models fit together"
+    df.attrs["power_notes"] = [n for n in power_notes(prof) if leakage or "leakage" not in n]
     df.attrs["window_ms"] = window
     df.attrs["hyperperiod_ms"] = hyper
     df.attrs["note"] = ("simulated window capped at max_jobs; misses are counted in the window only"
