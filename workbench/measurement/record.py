@@ -24,7 +24,7 @@ LIBRARIES = ("torch", "onnxruntime", "ai-edge-litert", "onnx", "litert-torch", "
 
 COLUMNS = [
     "variant", "runtime", "threads", "batch", "fidelity", "fidelity_low", "fidelity_high", "size_bytes",
-    "size_deflated_bytes", "params", "params_nonzero", "bits_effective", "realized", "realization", "latency_ms_p10",
+    "size_deflated_bytes", "size_coded_bytes", "size_entropy_bytes", "params", "params_nonzero", "bits_effective", "realized", "realization", "latency_ms_p10",
     "latency_ms_p50", "latency_ms_p90",
     "latency_ms_p99", "latency_ms_mean", "latency_ms_iqr", "reps", "weight_bytes", "peak_mem_bytes", "macs",
     "tokens_per_s", "ttft_ms", "kv_cache_bytes", "energy_mj", "energy_note", "error",
@@ -40,6 +40,11 @@ class Measurement:
     `metrics` holds the task's metric(s) with their 95 % intervals (e.g. ``{"accuracy": 0.98, "accuracy_low":
     0.97, "accuracy_high": 0.99}``); `to_frame` spreads them into columns. `fidelity_low` / `fidelity_high` bound
     `fidelity` the same way; `latency_ms_p10` .. `latency_ms_p90` is the spread of the timed calls.
+    `size_coded_bytes` is the variant Huffman-coded as Deep Compression ships it (grid indices of the quantised
+    weights entropy-coded, code book, scales, the rest of the ONNX file deflated) and `size_entropy_bytes` the
+    same with the indices at their Shannon bound: both measured by `workbench.measurement.coding` (which says
+    exactly what counts) on the artefact when it is ONNX, else on the variant's ONNX export; empty for a
+    language model and for a file with no ONNX graph.
     `energy_mj` is energy per inference *measured* on this host's RAPL counters (`workbench.measurement.energy`),
     empty where the host has none, with `energy_note` saying how it was measured or why not.
     """
@@ -54,6 +59,8 @@ class Measurement:
     fidelity_high: float | None = None
     size_bytes: int | None = None
     size_deflated_bytes: int | None = None
+    size_coded_bytes: int | None = None
+    size_entropy_bytes: int | None = None
     params: int | None = None
     params_nonzero: int | None = None
     bits_effective: float | None = None
@@ -172,6 +179,8 @@ def measure(
     if is_language_model(handle):
         from workbench.measurement.lm import measure_lm
 
+        # No size_coded_bytes for a language model: its artefacts are runtime folders (ONNX Runtime GenAI,
+        # LiteRT-LM, ...) with no single ONNX graph to code, and an ONNX export just to code it costs minutes.
         return Measurement(**measure_lm(handle, task, runtime=runtime, threads=threads, devices=devices,
                                         memory=memory, limit=limit, common=common),
                            energy_note="not measured for language models (per-token energy is estimated)")
@@ -191,6 +200,7 @@ def measure(
                            estimates=_estimates(handle, devices, runtime=runtime))
     path = real.path
     size = artifact_size(path) if path else None
+    coded = _coded(handle, path)
     weight_bytes = int(round(handle.num_params * (common["bits_effective"] or 32) / 8))
     return Measurement(
         **common,
@@ -200,6 +210,8 @@ def measure(
         fidelity_high=fidelity.get("fidelity_high"),
         size_bytes=size,
         size_deflated_bytes=deflated_size(path) if path else None,
+        size_coded_bytes=coded.total if coded else None,
+        size_entropy_bytes=coded.entropy_total if coded else None,
         params_nonzero=count_nonzero(handle),
         realized=real.realized,
         realization=real.note,
@@ -226,6 +238,15 @@ def fidelity_scores(task: Any, outputs: list[np.ndarray], rows: slice) -> dict[s
     if hasattr(task, "fidelity_scores"):
         return task.fidelity_scores(outputs, rows)
     return {"fidelity": task.fidelity(outputs, rows)}
+
+
+def _coded(handle: ModelHandle, path: Any) -> Any:
+    from workbench.measurement.coding import variant_coded_size
+
+    try:
+        return variant_coded_size(handle, path)
+    except Exception:  # noqa: BLE001 - an informative size: a variant whose ONNX export fails has none
+        return None
 
 
 def _macs(handle: ModelHandle) -> int | None:

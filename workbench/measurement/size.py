@@ -1,7 +1,12 @@
-"""Size of what a device receives: artefact bytes, deflated bytes, parameters, non-zeros, bits per weight."""
+"""Size of what a device receives: artefact bytes, deflated bytes, parameters, non-zeros, bits per weight.
+
+The Huffman-coded size (Deep Compression's entropy-coded weights, ``size_coded_bytes``) lives in
+`workbench.measurement.coding`.
+"""
 
 from __future__ import annotations
 
+import functools
 import zlib
 from pathlib import Path
 
@@ -27,15 +32,19 @@ def artifact_size(path: Path) -> int:
 
 def deflated_size(path: Path, *, level: int = 9) -> int:
     """Bytes after deflate (zlib) — what sparsity and low bit-widths buy over the air (all of `artifact_files`,
-    each deflated on its own)."""
+    each deflated on its own). Cached per file path, size and modification time (the Huffman-coded size of a
+    float model reuses it)."""
+    return sum(_deflated_file(str(p), p.stat().st_size, p.stat().st_mtime_ns, level) for p in artifact_files(path))
+
+
+@functools.lru_cache(maxsize=256)
+def _deflated_file(path: str, _size: int, _mtime: int, level: int) -> int:
+    comp = zlib.compressobj(level)
     total = 0
-    for part in artifact_files(path):
-        comp = zlib.compressobj(level)
-        with open(part, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                total += len(comp.compress(chunk))
-        total += len(comp.flush())
-    return total
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            total += len(comp.compress(chunk))
+    return total + len(comp.flush())
 
 
 def weight_arrays(handle: ModelHandle) -> dict[str, np.ndarray]:

@@ -7,7 +7,11 @@ makes that commit atomic: a sweep killed at any point (SIGKILL included) loses a
 measuring, never a stored row, and the primary key means nothing is ever stored twice.
 
 SQLite from the standard library is the right tool here (a single file, safe concurrent readers, atomic
-commits); rows are stored as JSON so new measurement columns need no schema migration.
+commits); rows are stored as JSON so new measurement columns need no schema migration. A row stored before a
+column existed (``size_coded_bytes`` / ``size_entropy_bytes``, issue 20) simply lacks it: `to_frame` reads it as
+NaN beside newer rows, or leaves the column out when no row has it, and the readers (`workbench.viz.sizes`, the
+UI's detail rows) skip an empty column. `SCHEMA_VERSION` was not bumped for those columns, so stored rows are
+reused, not re-measured; clear the store (or use a new one) to fill them in.
 """
 
 from __future__ import annotations

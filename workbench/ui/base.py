@@ -26,7 +26,7 @@ from workbench.sweeps.frame import primary_metric as primary_metric
 # Columns that make sense on an axis, in the order the menus list them (the task's metrics come first).
 AXIS_ORDER = (
     "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_est", "energy_mj_est", "energy_mj",
-    "power_w_est", "battery_h_est", "size_bytes", "size_deflated_bytes", "weight_bytes", "peak_mem_bytes", "params_nonzero",
+    "power_w_est", "battery_h_est", "size_bytes", "size_deflated_bytes", "size_coded_bytes", "weight_bytes", "peak_mem_bytes", "params_nonzero",
     "params", "macs", "bits_effective", "fidelity",
 )
 NOT_AXES = {"threads", "batch", "reps", "seconds", "created", "latency_ms_iqr", "bits", "prune", "recover",

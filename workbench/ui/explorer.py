@@ -488,6 +488,8 @@ DETAILS = (
     ("latency_ms_p50", "latency, median (measured, ms)", ".4g"), ("latency_ms_p90", "latency, p90 (measured, ms)",
                                                                    ".4g"),
     ("size_bytes", "file size (measured)", "size"), ("size_deflated_bytes", "zipped (measured)", "size"),
+    ("size_coded_bytes", "Huffman-coded, Deep Compression (measured)", "size"),
+    ("size_entropy_bytes", "entropy bound of the coded size", "size"),
     ("params_nonzero", "non-zero parameters", ",.0f"), ("macs", "multiply-adds per inference", ",.0f"),
     ("peak_mem_bytes", "peak memory (measured)", "size"),
     ("energy_mj", "energy per inference (measured on this host's RAPL counters, mJ)", ".4g"),

@@ -137,6 +137,7 @@ _HOVER = (("runtime", "runtime", None), ("device", "device", None), ("prune", "p
           ("latency_ms_p50", "latency median (measured, ms)", ".4g"),
           ("latency_ms_est", "latency (est., ms)", ".4g"), ("energy_mj_est", "energy (est., mJ)", ".4g"),
           ("size_bytes", "file size (bytes)", ",.0f"), ("size_deflated_bytes", "zipped (bytes)", ",.0f"),
+          ("size_coded_bytes", "Huffman-coded (bytes)", ",.0f"),
           ("macs", "MACs", ",.0f"), ("realization", "runtime executes", None))
 
 

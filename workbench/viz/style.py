@@ -130,6 +130,8 @@ _LABELS = {
     "battery_h_est": "battery life (est., h)",
     "size_bytes": "file size (measured, bytes)",
     "size_deflated_bytes": "zipped file size (measured, bytes)",
+    "size_coded_bytes": "Huffman-coded size (measured, bytes)",
+    "size_entropy_bytes": "entropy bound of the coded size (computed, bytes)",
     "weight_bytes": "weights at their bit-width (computed, bytes)",
     "peak_mem_bytes": "peak memory (measured, bytes)",
     "params": "parameters (count)",
