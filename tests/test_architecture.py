@@ -208,10 +208,10 @@ def test_public_surface():
     import workbench
 
     assert sorted(workbench.__all__) == sorted([
-        "Artifact", "Decision", "DeviceProfile", "Estimate", "Grid", "LowRank", "Measurement", "ModelHandle", "Prune",
+        "Artifact", "Decision", "DeviceProfile", "Distill", "Estimate", "Grid", "LowRank", "Measurement", "ModelHandle", "Prune",
         "Quantize", "RUNTIMES", "Recover", "ResultStore", "Runner", "SpeedExplanation", "Task", "TensorSpec", "Tolerance",
         "VerifiedArtifact", "WorkbenchError", "__version__", "auto_mixed_precision", "available_runtimes",
-        "baseline", "best", "calibrate_host", "compress", "decide", "decrypt", "device", "devices", "estimate", "explain_speed", "export", "grid",
+        "baseline", "best", "calibrate_host", "compress", "decide", "decrypt", "device", "devices", "estimate", "explain_speed", "export", "federated", "grid",
         "keys", "load", "measure", "pareto", "plan", "profile_layers", "prune_plan", "results_frame", "runtime", "sensitivity",
         "Space", "hypervolume", "search", "sweep", "to_frame", "verify", "zoo",
     ])

@@ -21,7 +21,7 @@ _LAZY = {
     "Artifact": "workbench.artifacts", "Tolerance": "workbench.artifacts", "VerifiedArtifact": "workbench.artifacts",
     "decrypt": "workbench.artifacts", "export": "workbench.artifacts", "keys": "workbench.artifacts",
     "verify": "workbench.artifacts",
-    "LowRank": "workbench.compression", "Prune": "workbench.compression", "Quantize": "workbench.compression",
+    "Distill": "workbench.compression", "LowRank": "workbench.compression", "Prune": "workbench.compression", "Quantize": "workbench.compression",
     "Recover": "workbench.compression", "auto_mixed_precision": "workbench.compression",
     "compress": "workbench.compression", "prune_plan": "workbench.compression", "sensitivity": "workbench.compression",
     "WorkbenchError": "workbench.core.errors", "ModelHandle": "workbench.core.handle",
@@ -41,14 +41,15 @@ _LAZY = {
     "Task": "workbench.task",
 }
 """Public name -> the module it lives in; `__getattr__` imports it on first access."""
-_SUBPACKAGES = ("artifacts", "cli", "compression", "core", "formats", "hardware", "measurement", "nets", "plan",
-                "realize", "report", "runtimes", "searches", "sweeps", "task", "ui", "viz", "zoo")
+_SUBPACKAGES = ("artifacts", "cli", "compression", "core", "federated", "formats", "hardware", "measurement", "nets",
+                "plan", "realize", "report", "runtimes", "searches", "sweeps", "task", "ui", "viz", "zoo")
 """Submodules reachable as attributes (``workbench.viz.pareto_scatter``), imported on first access too."""
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
-    from workbench import plan, zoo
+    from workbench import federated, plan, zoo
     from workbench.artifacts import Artifact, Tolerance, VerifiedArtifact, decrypt, export, keys, verify
     from workbench.compression import (
+        Distill,
         LowRank,
         Prune,
         Quantize,
@@ -114,6 +115,7 @@ __all__ = [
     "results_frame",
     "profile_layers",
     "to_frame",
+    "Distill",
     "LowRank",
     "Prune",
     "Quantize",
@@ -143,6 +145,7 @@ __all__ = [
     "available_runtimes",
     "load",
     "runtime",
+    "federated",
     "plan",
     "zoo",
 ]

@@ -41,9 +41,11 @@ from workbench.viz.devices import (
     fit_status,
 )
 from workbench.viz.facets import pareto_facets
+from workbench.viz.federated import federated_curves
 from workbench.viz.grids import heatmap, heatmap_table, sensitivity_bars
 from workbench.viz.latency import latency_distribution
 from workbench.viz.planning import fleet_figure, llm_memory_figure, schedule_figure, update_size_figure
+from workbench.viz.power_chart import power_strategy_figure
 from workbench.viz.quant_grid import quantization_grid, quantization_table
 from workbench.viz.roofline_chart import ridge_points, roofline, roofline_points
 from workbench.viz.runtimes import runtime_compare, runtime_fit, runtime_summary, runtime_table, within_noise
@@ -77,7 +79,7 @@ __all__ = [
     "PALETTE", "RUNTIME_COLORS", "RUNTIME_NAMES", "STRUCTURE_COLORS", "STRUCTURE_NAMES", "STRUCTURE_SYMBOLS", "axis_label",
     "color_of", "device_compare", "device_fit_table", "energy_vs_accuracy", "estimate_vs_measured",
     "fit_status", "fleet_figure", "heatmap", "heatmap_table", "hypervolume_chart", "into", "is_estimate", "latency_distribution",
-    "llm_memory_figure", "maximized", "pareto_facets", "pareto_front", "pareto_scatter", "quantization_grid",
+    "federated_curves", "llm_memory_figure", "maximized", "pareto_facets", "pareto_front", "pareto_scatter", "power_strategy_figure", "quantization_grid",
     "quantization_table", "ridge_points", "roofline", "roofline_points", "runtime_compare",
     "runtime_fit", "runtime_name", "runtime_summary", "runtime_table", "schedule_figure", "sensitivity_bars",
     "size_breakdown", "speed_breakdown", "update_pareto", "update_size_figure", "within_noise",
