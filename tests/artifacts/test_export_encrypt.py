@@ -77,3 +77,18 @@ def test_decrypting_a_plain_artefact_is_explained(artifact, keypair, secret):
     art = artifact("digits-cnn", "onnx")
     with pytest.raises(WorkbenchError, match="not encrypted"):
         workbench.decrypt(art.path, secret, public_key=keypair[1])
+
+
+def test_sealed_evidence_measures_what_the_file_shows_without_the_key(encrypted, keypair, secret, tmp_path):
+    from workbench.artifacts import sealed_evidence
+
+    seen = sealed_evidence(encrypted.path)
+    assert seen["header"] == "EWB-AESGCM-v1" and seen["size_bytes"] == encrypted.size_bytes
+    assert seen["deflate_ratio"] > 0.99 and seen["entropy_bits_per_byte"] > 7.99  # incompressible, uniform
+    assert not seen["loads_without_key"] and "not a TFLite flatbuffer" in seen["load_error"]
+    plain = workbench.decrypt(encrypted.path, secret, public_key=keypair[1], out=tmp_path / "m.tflite")
+    seen = sealed_evidence(encrypted.path, plain=plain)
+    assert seen["plain_deflate_ratio"] < 0.9 < seen["deflate_ratio"]  # the model compresses, ciphertext does not
+    assert seen["plain_entropy_bits_per_byte"] < seen["entropy_bits_per_byte"]
+    with pytest.raises(WorkbenchError, match="not an artefact encrypted"):
+        sealed_evidence(plain)

@@ -49,7 +49,7 @@ def test_wrong_key_material_is_explained(tmp_path):
     with pytest.raises(WorkbenchError, match="Ed25519"):
         workbench.keys.load_private(ec_pem)
     private, public = workbench.keys.generate(tmp_path)
-    with pytest.raises(WorkbenchError, match="not an unencrypted PEM private key"):
+    with pytest.raises(WorkbenchError, match="not a PEM private key"):
         workbench.keys.load_private(public)  # the public file where the private one belongs
     with pytest.raises(WorkbenchError, match="no such private signing key file"):
         workbench.keys.load_private(tmp_path / "nope.pem")
@@ -57,3 +57,42 @@ def test_wrong_key_material_is_explained(tmp_path):
         workbench.keys.load_public(tmp_path)
     with pytest.raises(WorkbenchError, match="file path or bytes"):
         workbench.keys.load_secret(12345)
+
+
+def test_a_passphrase_protected_key_round_trips(tmp_path):
+    private, public = workbench.keys.generate(tmp_path, passphrase="correct horse")
+    assert private.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    key = workbench.keys.load_private(private, passphrase="correct horse")
+    assert workbench.keys.key_id(key) == workbench.keys.key_id(public)
+    assert workbench.keys.key_id(workbench.keys.load_private(private, passphrase=b"correct horse")) \
+        == workbench.keys.key_id(public)  # bytes work too
+    with pytest.raises(WorkbenchError, match="passphrase-protected: pass passphrase="):
+        workbench.keys.load_private(private)
+    with pytest.raises(WorkbenchError, match="wrong passphrase"):
+        workbench.keys.load_private(private, passphrase="battery staple")
+    with pytest.raises(WorkbenchError, match="passphrase is empty"):
+        workbench.keys.generate(tmp_path / "other", passphrase="")
+
+
+def test_export_refuses_a_protected_key_without_its_passphrase(digits, tmp_path):
+    private, public = workbench.keys.generate(tmp_path / "k", passphrase="s3cret")
+    with pytest.raises(WorkbenchError, match="passphrase-protected"):
+        workbench.export(digits.model, "onnx", tmp_path / "out", task=digits, sign_with=private)
+    assert not (tmp_path / "out").exists()  # refused before any work
+    key = workbench.keys.load_private(private, passphrase="s3cret")
+    art = workbench.export(digits.model, "onnx", tmp_path / "out", task=digits, sign_with=key, limit=32)
+    assert workbench.verify(art.path, public).key_id == workbench.keys.key_id(public)
+
+
+def test_protect_encrypts_an_existing_key_and_a_plain_key_takes_no_passphrase(tmp_path):
+    private, public = workbench.keys.generate(tmp_path)
+    with pytest.raises(WorkbenchError, match="not passphrase-protected"):
+        workbench.keys.load_private(private, passphrase="x")
+    workbench.keys.protect(private, "new one")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    with pytest.raises(WorkbenchError, match="passphrase-protected"):
+        workbench.keys.load_private(private)
+    workbench.keys.protect(private, "newer", old_passphrase="new one")  # change the passphrase
+    assert workbench.keys.key_id(workbench.keys.load_private(private, passphrase="newer")) \
+        == workbench.keys.key_id(public)

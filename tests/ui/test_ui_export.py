@@ -104,3 +104,57 @@ def test_explorer_export_box_card_follows_the_device(frame, click_point, tmp_pat
     click_point(ex.figure, i, k)
     assert "figures on Raspberry Pi 4 (estimated)" in ex.export.card.value
     assert "2,000 mAh battery at 5 inferences/s" in ex.export.card.value
+
+
+def test_export_panel_releases_an_update_with_its_size_and_encrypts_it(frame, tmp_path):
+    panel = ui.ExportPanel(frame, out_dir=tmp_path)
+    box = panel.export
+    assert box.previous.options == (("none (a first release)", None),) and box.updates.value == ""
+    box.target.value = "onnx"
+    box.button.click()  # v1: q8 as plain ONNX
+    assert box.last_error is None, box.errors.value
+    v1 = box.artifact
+    assert v1.version == 1 and "a first release" in box.report.value and box.updates.value == ""
+    assert box.previous.options[1] == ("v1 digits-cnn-q8-onnx.onnx", str(v1.path))
+    box.previous.value = str(v1.path)  # v2 updates v1, encrypted
+    box.encrypt.value = True
+    panel.variant.value = "channel-0.50@raspberry-pi-4"
+    box.target.value = "onnx"
+    box.button.click()
+    assert box.last_error is None, box.errors.value
+    v2 = box.artifact
+    assert v2.version == 2 and v2.encrypted and v2.replaces["sha256"] == v1.sha256
+    assert box.previous.value == str(v1.path)  # kept after the folder's releases were listed again
+    row = box.update  # workbench.plan.update_size from v1 to v2, shown in the panel
+    assert row["full_bytes"] == v2.size_bytes and row["old_bytes"] == v1.size_bytes and row["delta_bytes"] > 0
+    assert "Update size over the air" in box.updates.value and f"{int(row['delta_bytes']):,} bytes" in box.updates.value
+    assert "signed as replacing v1" in box.updates.value and "delta the plain models" in box.updates.value
+    seen = box.evidence  # unreadable without the key, measured
+    assert seen["deflate_ratio"] > 0.99 and not seen["loads_without_key"]
+    assert "not a valid ONNX protobuf" in box.sealed.value and "Decrypt verifies" in box.sealed.value
+    assert not box.decrypt_button.disabled
+    box.decrypt_button.click()
+    assert box.last_error is None, box.errors.value
+    assert box.decrypted.is_file() and workbench.load(box.decrypted).num_params < 136_000
+    assert box.evidence["plain_deflate_ratio"] < box.evidence["deflate_ratio"]
+    assert "after the manifest verified" in box.sealed.value
+    box.previous.value = None  # another previous release: the table follows, without exporting again
+    assert box.updates.value == "" and box.update is None
+
+
+def test_export_box_decrypts_only_what_verifies(frame, tmp_path):
+    box = ui.ExportBox(out_dir=tmp_path)
+    box.set_row(frame.iloc[2])
+    box.target.value = "onnx"
+    box.encrypt.value = True
+    box.sign.value = False
+    box.button.click()
+    assert "needs a signature" in box.errors.value and box.artifact is None
+    box.sign.value = True
+    box.button.click()
+    assert box.last_error is None, box.errors.value
+    data = bytearray(box.artifact.path.read_bytes())
+    data[len(data) // 2] ^= 1  # changed in transit
+    box.artifact.path.write_bytes(bytes(data))
+    box.decrypt_button.click()
+    assert "differs from the signed" in box.errors.value and box.decrypted is None

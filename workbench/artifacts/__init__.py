@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from workbench.artifacts.accuracy_control import AccuracyControl
 from workbench.artifacts.api import Artifact, export
-from workbench.artifacts.manifest import VerifiedArtifact, decrypt, manifest_path, verify
+from workbench.artifacts.manifest import VerifiedArtifact, decrypt, manifest_path, release_of, verify, verify_chain
 from workbench.artifacts.parity import DEFAULT_TOLERANCES, Tolerance
+from workbench.artifacts.release_table import releases
+from workbench.artifacts.sealed import sealed_evidence
 from workbench.artifacts.targets import TARGETS, Target
 
 __all__ = ["DEFAULT_TOLERANCES", "TARGETS", "AccuracyControl", "Artifact", "Target", "Tolerance", "VerifiedArtifact", "decrypt",
-           "export", "manifest_path", "verify"]
+           "export", "manifest_path", "release_of", "releases", "sealed_evidence", "verify", "verify_chain"]

@@ -18,9 +18,11 @@ import numpy as np
 from workbench.artifacts.manifest import (
     ENCRYPTION_ALGORITHM,
     SCHEMA,
+    check_version,
     encrypt_bytes,
     folder_entry,
     manifest_path,
+    release_of,
     sha256_bytes,
     sha256_file,
     sign,
@@ -69,10 +71,21 @@ class Artifact:
     def encrypted(self) -> bool:
         return self.manifest.get("encryption") is not None
 
+    @property
+    def version(self) -> int:
+        """The release version (1 when the manifest has none: written before versions existed)."""
+        return self.manifest.get("version", 1)
+
+    @property
+    def replaces(self) -> dict[str, Any] | None:
+        """``{"file", "sha256", "version"}`` of the artefact this release updates, or None."""
+        return self.manifest.get("replaces")
+
     def __repr__(self) -> str:
         m = self.parity["metric"]
         flags = "".join([", signed" if self.signed else "", ", encrypted" if self.encrypted else ""])
-        return (f"Artifact(path={str(self.path)!r}, target={self.target!r}, size_bytes={self.size_bytes:,}, "
+        return (f"Artifact(path={str(self.path)!r}, target={self.target!r}, version={self.version}, "
+                f"size_bytes={self.size_bytes:,}, "
                 f"{m}={self.parity['artifact'][m]:.4f} (source {self.parity['source'][m]:.4f}){flags})")
 
 
@@ -90,6 +103,8 @@ def export(
     name: str | None = None,
     limit: int | None = None,
     accuracy_control: Any = True,
+    version: int | None = None,
+    replaces: Any = None,
 ) -> Artifact:
     """Export a model or variant to a deployable file, check it in its runtime, and write a manifest.
 
@@ -118,14 +133,20 @@ def export(
             the manifest's ``accuracy_control`` says which stayed float, the ranking, every try and the size
             and latency cost. ``True`` (default) uses `AccuracyControl()`; pass an `AccuracyControl` to change
             its budget, or ``False`` to refuse a failing int8 export as it is.
+        version: the release version recorded (and signed) in the manifest, an int >= 1; default 1, or one more
+            than the version of `replaces`. Devices refuse versions below their minimum (`verify(min_version=)`).
+        replaces: the release this one updates (its `Artifact`, `VerifiedArtifact` or path): its sha256 and
+            version are signed into the manifest (``replaces``), so ``verify(..., installed=...)`` can check the
+            chain. Its version must be below `version`. With `version` or `replaces` given, the default file
+            name ends in ``-v<version>``, so a release never overwrites the one it replaces.
 
     Returns:
         An `Artifact`.
 
     Raises:
         WorkbenchError: an unknown target, a target that does not apply to this model (the message says why),
-            missing calibration, bad keys, or a parity failure (with the figures; nothing is written then) that
-            accuracy control could not recover within its budget.
+            missing calibration, bad keys, a `version` not above the version of `replaces`, or a parity failure
+            (with the figures; nothing is written then) that accuracy control could not recover within its budget.
 
     Example:
         >>> private, public = workbench.keys.generate("keys/")
@@ -158,6 +179,7 @@ def export(
             "verifies. Make a key pair with workbench.keys.generate(dir)."
         )
     private = keys.load_private(sign_with) if sign_with is not None else None  # fail fast, before slow work
+    release = _release(version, replaces)
     secret = keys.load_secret(encrypt_with) if encrypt_with is not None else None
     device_name = _device_name(device)
     calib = _calibration(handle, calibration if calibration is not None else getattr(task, "calibration", None))
@@ -200,11 +222,15 @@ def export(
 
     out = Path(out_dir)
     base = _safe_name(name) if name else _default_name(handle, t)
+    if not name and (version is not None or replaces is not None):
+        base = f"{base}-v{release['version']}"
     if built.path.is_dir():  # a multi-file artefact (an ONNX Runtime GenAI folder): every file in the manifest
+        _not_the_replaced(out / base, replaces)
         return _export_folder(handle, t, built, parity, art_handle, storage, out, base, task, notes, device_name,
-                              private)
+                              private, release)
     plain_name = f"{base}{t.suffix}"
     file_name = plain_name + (".enc" if secret is not None else "")
+    _not_the_replaced(out / file_name, replaces)
     out.mkdir(parents=True, exist_ok=True)
     path, mpath = out / file_name, manifest_path(out / file_name)
     mpath.unlink(missing_ok=True)  # never leave an old manifest beside a new file, even if writing fails midway
@@ -237,10 +263,36 @@ def export(
         "libraries": _libraries(),
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "device": device_name,
+        **release,
     }
     if report is not None:
         manifest["accuracy_control"] = report
     return _write(manifest, private, path, mpath)
+
+
+def _release(version: Any, replaces: Any) -> dict[str, Any]:
+    """The manifest's ``version`` and ``replaces`` fields, checked before any slow work."""
+    previous = release_of(replaces, "replaced") if replaces is not None else None
+    if version is None:
+        version = previous["version"] + 1 if previous else 1
+    check_version(version)
+    if previous is not None and previous["version"] >= version:
+        raise WorkbenchError(
+            f"version {version} does not supersede {previous['file']} (version {previous['version']}): versions are "
+            f"monotonic, and devices refuse an update that is not newer. Pass version={previous['version'] + 1} "
+            "(or leave version out: it defaults to one more than the replaced release's)."
+        )
+    return {"version": version, "replaces": previous}
+
+
+def _not_the_replaced(path: Path, replaces: Any) -> None:
+    if replaces is None:
+        return
+    old = Path(getattr(replaces, "path", replaces))
+    old = old.with_name(old.name[: -len(".manifest.json")]) if old.name.endswith(".manifest.json") else old
+    if path.resolve() == old.resolve():
+        raise WorkbenchError(f"{path}: this release would overwrite the artefact it replaces; pass another name= or "
+                             "out_dir (a device keeps the installed file until the update verifies).")
 
 
 def _write(manifest: dict[str, Any], private: Any, path: Path, mpath: Path) -> Artifact:
@@ -253,7 +305,7 @@ def _write(manifest: dict[str, Any], private: Any, path: Path, mpath: Path) -> A
 
 def _export_folder(handle: ModelHandle, t: Target, built: Any, parity: dict[str, Any], art_handle: ModelHandle,
                    storage: Any, out: Path, base: str, task: Any, notes: list[str], device_name: str | None,
-                   private: Any) -> Artifact:
+                   private: Any, release: dict[str, Any]) -> Artifact:
     """Copy a built folder to ``out/<base>`` and sign a manifest that lists every file (`folder_entry`)."""
     import shutil
 
@@ -275,7 +327,7 @@ def _export_folder(handle: ModelHandle, t: Target, built: Any, parity: dict[str,
         "lineage": [c.to_dict() for c in handle.lineage], "realized": built.realized, "recipe": built.recipe,
         "notes": [*built.notes, *notes], "metrics": parity["artifact"], "parity": parity,
         "libraries": _libraries(), "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "device": device_name,
+        "device": device_name, **release,
     }
     return _write(manifest, private, path, mpath)
 

@@ -9,6 +9,19 @@ other field, which includes the artefact's sha256, so the signature covers the a
 An encrypted artefact is ``MAGIC | 12-byte nonce | AES-256-GCM ciphertext and tag`` (the magic is the
 associated data); its manifest hashes the encrypted file (what the device receives) and records the
 plaintext's sha256, which `decrypt` checks after decrypting.
+
+**Versions and rollback protection** (anti-rollback, as secure boot's monotonic counters do for firmware). Every
+manifest carries ``version`` (an int >= 1, monotonic along a product's releases) and ``replaces``: ``None`` for a
+first release, else ``{"file", "sha256", "version"}`` of the artefact it updates. Both are signed fields, so they
+cannot be edited without breaking the signature. `verify` refuses a version below ``min_version`` (a downgrade:
+an old release may carry a flaw a later one fixed) and, given the ``installed`` artefact, a version that does
+not exceed it (a downgrade or replay) or whose ``replaces`` hash and version are not the installed artefact's
+(a broken chain; the version is part of the link because two releases may hold identical bytes); `verify_chain` checks v1 -> v2 -> ... end to end. Manifests written before versions existed have neither
+field: they verify as **version 1 replacing nothing** (their signature still covers every field they have), so a
+device that demands ``min_version=2`` refuses them.
+
+**Revoked keys**: ``verify(..., revoked=...)`` takes a revocation list (`workbench.keys.revoke`) and refuses a
+manifest whose signing key (``signature.key_id``, the sha256 of the raw public key) is on it.
 """
 
 from __future__ import annotations
@@ -137,9 +150,69 @@ class VerifiedArtifact:
     def encrypted(self) -> bool:
         return self.manifest.get("encryption") is not None
 
+    @property
+    def version(self) -> int:
+        """The release's version (1 for manifests written before versions existed)."""
+        return manifest_version(self.manifest)
+
+    @property
+    def replaces(self) -> dict[str, Any] | None:
+        """``{"file", "sha256", "version"}`` of the artefact this release updates, or None (a first release)."""
+        return self.manifest.get("replaces")
+
     def __repr__(self) -> str:
-        return (f"VerifiedArtifact(path={str(self.path)!r}, target={self.target!r}, sha256={self.sha256[:12]}…, "
-                f"key_id={self.key_id[:12]}…{', encrypted' if self.encrypted else ''})")
+        return (f"VerifiedArtifact(path={str(self.path)!r}, target={self.target!r}, version={self.version}, "
+                f"sha256={self.sha256[:12]}…, key_id={self.key_id[:12]}…{', encrypted' if self.encrypted else ''})")
+
+
+def manifest_version(manifest: dict[str, Any]) -> int:
+    """A manifest's ``version``; 1 when it has none (written before versions existed)."""
+    return manifest.get("version", 1)
+
+
+def check_version(version: Any, what: str = "version") -> int:
+    """`version` as a release version (an int >= 1; bools refused), or a `WorkbenchError` saying what to pass."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise WorkbenchError(f"{what} must be an integer >= 1 (releases count 1, 2, 3, ...), got {version!r}.")
+    return version
+
+
+def release_of(artefact: Any, role: str = "replaced") -> dict[str, Any]:
+    """``{"file", "sha256", "version"}`` of an artefact: an `Artifact`, a `VerifiedArtifact`, or a path (the file
+    or its manifest; the file's bytes are hashed and must match the manifest beside it).
+
+    Example:
+        >>> art = workbench.export(task.model, "onnx", "out/", task=task, limit=64)
+        >>> release_of(art.path) == {"file": art.path.name, "sha256": art.sha256, "version": 1}
+        True
+    """
+    manifest = getattr(artefact, "manifest", None)
+    if isinstance(manifest, dict) and hasattr(artefact, "path"):  # an Artifact or a VerifiedArtifact
+        digest = getattr(artefact, "sha256", None) or manifest.get("artifact", {}).get("sha256")
+        return {"file": Path(artefact.path).name, "sha256": digest, "version": manifest_version(manifest)}
+    if not isinstance(artefact, (str, os.PathLike)):
+        raise WorkbenchError(f"The {role} artefact must be a workbench.Artifact, a VerifiedArtifact or a path, got "
+                             f"{type(artefact).__name__}.")
+    path, mpath = _paths(artefact)
+    try:
+        manifest = json.loads(mpath.read_text("ascii"))
+        entry = manifest["artifact"]
+        version = check_version(manifest_version(manifest), f"the {role} artefact's version")
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no manifest {mpath.name} beside the {role} artefact; its version and hash come "
+                             "from it (keep the manifest with every installed file).") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise WorkbenchError(f"{mpath}: the {role} artefact's manifest is unreadable or malformed.") from None
+    if path.is_dir():
+        digest = folder_entry(path)["sha256"]
+    elif path.is_file():
+        digest = sha256_file(path)
+    else:
+        raise WorkbenchError(f"{path}: the {role} artefact is missing (its manifest is here).")
+    if digest != entry.get("sha256"):
+        raise WorkbenchError(f"{path}: the {role} artefact's sha256 {digest[:16]}… is not its manifest's: the file "
+                             "was changed after export, so it is no release to build on.")
+    return {"file": path.name, "sha256": digest, "version": version}
 
 
 def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -149,20 +222,27 @@ def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return p, manifest_path(p)
 
 
-def verify(path: str | os.PathLike, public_key: Any) -> VerifiedArtifact:
+def verify(path: str | os.PathLike, public_key: Any, *, min_version: int | None = None, installed: Any = None,
+           revoked: Any = None) -> VerifiedArtifact:
     """Check an exported artefact against its signed manifest; refuse anything else.
 
     Args:
         path: the artefact (or its ``.manifest.json``).
         public_key: the signer's Ed25519 public key: a PEM file path, PEM bytes or a key object.
+        min_version: the lowest release version this device accepts (its anti-rollback counter); an older
+            release is refused as a downgrade. Manifests without a version count as version 1.
+        installed: the artefact on the device (its path, an `Artifact` or a `VerifiedArtifact`): the new release
+            must have a higher version and name the installed artefact's sha256 as the one it replaces.
+        revoked: revoked signing keys: a revocation list file (`workbench.keys.revoke`) or key ids / public keys.
 
     Returns:
         A `VerifiedArtifact`.
 
     Raises:
         WorkbenchError: a missing or unsigned manifest, a manifest changed in any byte, a signature that
-            does not verify with this key, or an artefact whose bytes do not match the manifest's sha256 (for a
-            folder artefact: any file changed, missing or added).
+            does not verify with this key, a revoked key, an artefact whose bytes do not match the manifest's sha256
+            (for a folder artefact: any file changed, missing or added), a version below `min_version` or not
+            above the installed one, or a release that does not replace the installed artefact (a broken chain).
 
     Example:
         >>> private, public = workbench.keys.generate("keys/")
@@ -176,6 +256,9 @@ def verify(path: str | os.PathLike, public_key: Any) -> VerifiedArtifact:
 
     artifact, mpath = _paths(path)
     key = keys.load_public(public_key)
+    revoked_ids = keys.revoked_ids(revoked)
+    if min_version is not None:
+        check_version(min_version, "min_version")
     try:
         raw = mpath.read_bytes()
     except FileNotFoundError:
@@ -213,6 +296,11 @@ def verify(path: str | os.PathLike, public_key: Any) -> VerifiedArtifact:
             f"{mpath}: signed by key {str(sig['key_id'])[:16]}…, but the public key given is {expected_id[:16]}…: "
             "wrong key, or the manifest was altered. Refused."
         )
+    if expected_id in revoked_ids:
+        raise WorkbenchError(
+            f"{mpath}: signed by key {expected_id[:16]}…, which is revoked (on the revocation list): its signatures "
+            "are no longer trusted, valid or not. Refused. Re-sign the release with a current key."
+        )
     value = sig["value"]
     try:
         signature = bytes.fromhex(value) if isinstance(value, str) else b""
@@ -237,16 +325,88 @@ def verify(path: str | os.PathLike, public_key: Any) -> VerifiedArtifact:
             "names (the manifest is found by name). Refused."
         )
     if isinstance(entry.get("files"), list):  # a multi-file artefact (an ONNX Runtime GenAI folder)
-        return VerifiedArtifact(artifact, body, _verify_folder(artifact, entry), expected_id)
-    if not artifact.is_file():
-        raise WorkbenchError(f"{artifact}: no such file (its manifest is here). Refused.")
-    digest = sha256_file(artifact)
-    if digest != entry["sha256"]:
+        digest = _verify_folder(artifact, entry)
+    else:
+        if not artifact.is_file():
+            raise WorkbenchError(f"{artifact}: no such file (its manifest is here). Refused.")
+        digest = sha256_file(artifact)
+        if digest != entry["sha256"]:
+            raise WorkbenchError(
+                f"{artifact}: sha256 {digest[:16]}… differs from the signed {entry['sha256'][:16]}…: the file was "
+                "changed or corrupted after export. Refused."
+            )
+    verified = VerifiedArtifact(artifact, body, digest, expected_id)
+    _check_release(verified, mpath, min_version, installed)
+    return verified
+
+
+def _check_release(new: VerifiedArtifact, mpath: Path, min_version: int | None, installed: Any) -> None:
+    """Rollback protection on a verified manifest: a well-formed version and ``replaces``, not below
+    `min_version`, above the installed version and naming the installed artefact's hash."""
+    body = new.manifest
+    try:
+        version = check_version(manifest_version(body), "the manifest's version")
+    except WorkbenchError:
+        raise WorkbenchError(f"{mpath}: the signed version {body.get('version')!r} is not an integer >= 1. "
+                             "Refused.") from None
+    rep = body.get("replaces")
+    if rep is not None and not (isinstance(rep, dict) and isinstance(rep.get("sha256"), str)
+                                and isinstance(rep.get("version"), int)):
+        raise WorkbenchError(f"{mpath}: the signed 'replaces' field is malformed (expected file, sha256, version). "
+                             "Refused.")
+    if min_version is not None and version < min_version:
         raise WorkbenchError(
-            f"{artifact}: sha256 {digest[:16]}… differs from the signed {entry['sha256'][:16]}…: the file was "
-            "changed or corrupted after export. Refused."
+            f"{new.path}: version {version} is older than version {min_version}, the oldest this device accepts: "
+            f"a downgrade (an old release may carry a flaw a later one fixed). Refused. Ship version >= {min_version}."
         )
-    return VerifiedArtifact(artifact, body, digest, expected_id)
+    if installed is None:
+        return
+    have = release_of(installed, "installed")
+    if version <= have["version"]:
+        raise WorkbenchError(
+            f"{new.path}: version {version} does not supersede the installed version {have['version']} "
+            f"({have['file']}): a downgrade or a replay of an old release. Refused. Ship a release with a version "
+            f"above {have['version']} that replaces the installed one."
+        )
+    if rep is None or rep["sha256"] != have["sha256"] or rep["version"] != have["version"]:
+        # the link is (hash, version): two releases of identical bytes (a re-signed file) stay distinct
+        said = (f"replaces {rep['sha256'][:16]}… (version {rep['version']}, {rep.get('file')})" if rep is not None
+                else "replaces nothing (a first release)")
+        raise WorkbenchError(
+            f"{new.path}: version {version} {said}, but the installed artefact is {have['sha256'][:16]}… "
+            f"(version {have['version']}, {have['file']}): the update chain is broken. Refused. Install the "
+            "releases in between first, or export this one with replaces=<the installed artefact>."
+        )
+
+
+def verify_chain(paths: Any, public_key: Any, *, min_version: int | None = None,
+                 revoked: Any = None) -> list[VerifiedArtifact]:
+    """Verify an update chain v1 -> v2 -> ... end to end: each release verifies, and each later one supersedes
+    and replaces the one before it (``verify(..., installed=previous)``).
+
+    Args:
+        paths: the artefacts in install order (paths, `Artifact` or `VerifiedArtifact` objects).
+        public_key: the signer's public key. min_version, revoked: as in `verify` (min_version for the first).
+
+    Returns:
+        The `VerifiedArtifact` of every release, in order.
+
+    Example:
+        >>> private, public = workbench.keys.generate("keys/")
+        >>> v1 = workbench.export(task.model, "onnx", "out/", task=task, sign_with=private, limit=64)
+        >>> v2 = workbench.export(task.model, "onnx-fp16", "out/", task=task, sign_with=private, limit=64, replaces=v1)
+        >>> [v.version for v in verify_chain([v1.path, v2.path], public)]
+        [1, 2]
+    """
+    items = list(paths)
+    if not items:
+        raise WorkbenchError("verify_chain needs at least one artefact.")
+    chain: list[VerifiedArtifact] = []
+    for item in items:
+        path = getattr(item, "path", item)
+        chain.append(verify(path, public_key, min_version=min_version if not chain else None,
+                            installed=chain[-1] if chain else None, revoked=revoked))
+    return chain
 
 
 # ------------------------------------------------------------------------------------------- encryption

@@ -1,5 +1,7 @@
 """`ExportPanel`: pick a variant of a sweep (the best one by default), read its decision card, export it, read the
-parity report and the signed manifest. The export report dashboard is this panel."""
+parity report and the signed manifest; release it as an update of an earlier artefact (its version, the
+over-the-air update size from that release) and encrypt it (what the file shows without the key, decryption only
+after verification). The export report dashboard is this panel."""
 
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ class ExportPanel(Panel):
         card: the decision card of the variant being exported (at the top; `workbench.ui.export_box.row_decision`):
             what it gains against the original, in plain words, on this machine (measured).
         variant: dropdown of variants (``label on runtime``); its value is a row key.
-        details: the chosen variant's figures. export: the `ExportBox` (target, sign, folder, button, report).
+        details: the chosen variant's figures. export: the `ExportBox` (target, sign, folder, button, report;
+            ``previous`` "update of" and its update-size table ``updates``; ``encrypt``, ``sealed`` and
+            ``decrypt_button``).
 
     Example:
         >>> panel = ExportPanel(df, out_dir="exports")
