@@ -14,6 +14,13 @@ factorised by default, the classifier head included, except those named in ``exc
 are listed in ``meta["lowrank_skipped"]``, factorised ones with their rank in ``meta["lowrank_factorised"]``;
 `lowrank_plan` shows the same decisions, with the share of the weight's energy each rank keeps, before any work.
 
+``method="tucker"`` and ``method="cp"`` also decompose k x k convolutions (``groups=1``) into a chain of smaller
+convolutions: Tucker-2 (1x1 -> k x k -> 1x1) or CP (1x1 -> k x 1 depthwise -> 1 x k depthwise -> 1x1), found by
+`tensorly`; their ranks, and when a layer qualifies, are in `workbench.compression.decompose`. Linear and 1x1
+layers are matrices, whose Tucker decomposition is the SVD: those methods factorise them by SVD as above, so
+``tucker`` and ``cp`` differ from ``svd`` only on k x k convolutions. A depthwise-separable network (the kws DS-CNN,
+digits-cnn) has one such layer, its stem; a plain CNN (VGG/ResNet style) has many.
+
 Truncation alone costs accuracy quickly on trained networks (their spectra are flat); follow it with
 `Recover` to win most of it back.
 
@@ -36,23 +43,34 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 from workbench.compression.base import CompressionConfig, copy_module, covered, layer_names, technique, torch_variant
+from workbench.compression.decompose import KXK_METHODS, cost, decide_kxk, decompose, energy_kept, kxk_candidates
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle
 from workbench.core.quant import quant_meta, quant_record
 
+METHODS = ("svd", *KXK_METHODS)
+"""`LowRank` methods: ``svd`` (Linear and 1x1 layers only), ``tucker`` and ``cp`` (k x k convolutions as well)."""
+
 
 @dataclass(frozen=True)
 class LowRank(CompressionConfig):
-    """Factorise Linear and 1x1 conv layers into two thinner layers by truncated SVD.
+    """Factorise Linear and 1x1 conv layers into two thinner layers by truncated SVD, and with ``method="tucker"``
+    or ``"cp"`` k x k convolutions into chains of smaller convolutions.
 
     Args:
-        rank_ratio: kept rank as a fraction of ``min(in, out)``, in (0, 1].
+        rank_ratio: kept rank as a fraction of the largest rank, in (0, 1]: of ``min(in, out)`` for a matrix
+            (SVD), of each channel side for Tucker-2, of ``C_out*C_in*kh*kw / max(C_out, C_in, kh, kw)`` for CP.
         exclude: module names (a name covers its submodules) left as they are.
-        min_features: layers with fewer input or output features than this are left as they are (>= 1).
+        min_features: layers with fewer input or output features than this are left as they are (>= 1); for
+            Tucker-2 such a channel side is kept whole, for CP both sides must be this narrow to skip the layer.
+        method: ``"svd"`` (default), ``"tucker"`` or ``"cp"`` (see the module docstring).
+        seed: the seed of CP's ALS initialisation (the same seed, the same factors).
 
     Example:
         >>> LowRank(0.25).label, LowRank(0.5, exclude=["classifier"]).exclude
         ('lowrank-0.25', ('classifier',))
+        >>> LowRank(0.25, method="tucker").label, LowRank(0.25, method="cp").label
+        ('lowrank-tucker-0.25', 'lowrank-cp-0.25')
     """
 
     kind: ClassVar[str] = "lowrank"
@@ -60,6 +78,8 @@ class LowRank(CompressionConfig):
     rank_ratio: float
     exclude: tuple[str, ...] = ()
     min_features: int = 16
+    method: str = "svd"
+    seed: int = 0
 
     def __post_init__(self) -> None:
         r = self.rank_ratio
@@ -71,10 +91,26 @@ class LowRank(CompressionConfig):
         if isinstance(m, bool) or not isinstance(m, Integral) or m < 1:
             raise ValueError(f"LowRank: min_features must be a positive integer, got {m!r}")
         object.__setattr__(self, "min_features", int(m))
+        if self.method not in METHODS:
+            raise ValueError(f"LowRank: method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, Integral) or self.seed < 0:
+            raise ValueError(f"LowRank: seed must be a non-negative integer, got {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
 
     @property
     def label(self) -> str:
-        return f"lowrank-{self.rank_ratio:.2f}"
+        head = "lowrank" if self.method == "svd" else f"lowrank-{self.method}"
+        return f"{head}-{self.rank_ratio:.2f}" + (f"-s{self.seed}" if self.seed and self.method == "cp" else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `CompressionConfig.to_dict`, without `method` and `seed` at their defaults (an SVD config's dict and
+        digest, and so the store keys of sweeps, are what they were before those fields existed)."""
+        d = super().to_dict()
+        if self.method == "svd":
+            d.pop("method")
+        if self.seed == 0:
+            d.pop("seed")
+        return d
 
 
 def rank_for(cfg: LowRank, in_features: int, out_features: int) -> int:
@@ -109,7 +145,7 @@ def _check_exclude(module: Any, cfg: LowRank, model: str) -> None:
     if unknown:
         hints = {e: difflib.get_close_matches(e, names, n=3) for e in unknown}
         said = "; ".join(f"{e!r} (did you mean {', '.join(h)}?)" if h else repr(e) for e, h in hints.items())
-        layers = list(_candidates(module))
+        layers = list(_all_candidates(module, cfg))
         raise WorkbenchError(
             f"LowRank: exclude names no module of {model}: {said}. Factorisable layers: {', '.join(layers[:12])}"
             + (", ..." if len(layers) > 12 else "") + "."
@@ -129,19 +165,57 @@ def _decide(name: str, layer: Any, cfg: LowRank) -> tuple[int, str]:
     return r, "factorise"
 
 
+def _all_candidates(module: Any, cfg: LowRank) -> dict[str, tuple[Any, str]]:
+    """``{name: (layer, method)}`` in module order: the matrix layers (SVD) and, for Tucker / CP, k x k convs."""
+    matrices = _candidates(module)
+    convs = kxk_candidates(module) if cfg.method in KXK_METHODS else {}
+    return {name: (m, "svd" if name in matrices else cfg.method)
+            for name, m in module.named_modules() if name in matrices or name in convs}
+
+
+def _decisions(module: Any, cfg: LowRank) -> dict[str, tuple[Any, str, Any, str]]:
+    """``{name: (layer, method, rank, action)}`` for every candidate layer."""
+    out = {}
+    for name, (layer, method) in _all_candidates(module, cfg).items():
+        if method == "svd":
+            rank, action = _decide(name, layer, cfg)
+        elif covered(name, cfg.exclude):
+            rank, action = None, "skip: excluded"
+        else:
+            rank, action = decide_kxk(layer, method, cfg.rank_ratio, cfg.min_features)
+        out[name] = (layer, method, rank, action)
+    return out
+
+
+def _replacement(layer: Any, method: str, rank: Any, cfg: LowRank) -> Any:
+    return factorise(layer, rank) if method == "svd" else decompose(layer, method, rank, cfg.seed)
+
+
+def _recorded(rank: Any) -> Any:
+    """A rank as `meta["lowrank_factorised"]` holds it: an int, or ``[R_in, R_out]`` for Tucker (a side kept
+    whole: ``None``)."""
+    return list(rank) if isinstance(rank, tuple) else rank
+
+
 def lowrank_plan(handle: ModelHandle, cfg: LowRank) -> Any:
-    """What `LowRank` would do to each factorisable layer, without doing it.
+    """What `LowRank` would do to each factorisable layer, without changing the model.
 
     Returns:
-        A DataFrame with one row per Linear / 1x1 conv layer: ``layer``, ``type``, ``in_features``,
-        ``out_features``, ``rank``, ``params_before`` / ``params_after`` (weights and bias),
-        ``energy_kept`` (share of the squared singular values the rank keeps; 1.0 for a skipped layer) and
-        ``action`` (``"factorise"`` or ``"skip: <why>"``).
+        A DataFrame with one row per Linear / 1x1 conv layer (and, for ``tucker`` / ``cp``, per k x k conv with
+        ``groups=1``): ``layer``, ``type``, ``method`` (``svd``, ``tucker`` or ``cp``: what that layer gets),
+        ``in_features``, ``out_features``, ``rank`` (Tucker: ``(R_in, R_out)``, ``None`` for a side kept whole),
+        ``params_before`` / ``params_after`` (weights and bias), ``macs_ratio`` (MACs after / before per output
+        position; 1.0 for a skipped layer), ``energy_kept`` (share of the weight's squared norm the factors
+        keep: the singular values' for SVD, the decomposition's, computed here, for Tucker / CP; 1.0 for a skipped
+        layer) and ``action`` (``"factorise"`` or ``"skip: <why>"``).
 
     Example:
         >>> plan = lowrank_plan(task.model, LowRank(0.25))
         >>> int(plan.loc[plan.action == "factorise", "params_after"].sum())
         57088
+        >>> cp = lowrank_plan(task.model, LowRank(0.25, method="cp"))
+        >>> cp.head(1)[["layer", "method", "rank", "params_before", "params_after", "action"]].to_dict("records")
+        [{'layer': 'stem.conv', 'method': 'cp', 'rank': 2, 'params_before': 288, 'params_after': 78, 'action': 'factorise'}]
     """
     import pandas as pd
     import torch
@@ -149,22 +223,27 @@ def lowrank_plan(handle: ModelHandle, cfg: LowRank) -> Any:
     _require_torch(handle)
     _check_exclude(handle.module, cfg, handle.name)
     rows = []
-    for name, layer in _candidates(handle.module).items():
+    for name, (layer, method, r, action) in _decisions(handle.module, cfg).items():
         n_in, n_out = _features(layer)
-        r, action = _decide(name, layer, cfg)
         bias = 0 if layer.bias is None else layer.bias.numel()
-        energy = 1.0
-        if action == "factorise":
+        energy, macs_ratio = 1.0, 1.0
+        before = after = int(layer.weight.numel())
+        if action == "factorise" and method == "svd":
             s2 = torch.linalg.svdvals(_matrix(layer).double()) ** 2
             energy = float(s2[:r].sum() / s2.sum()) if float(s2.sum()) > 0 else 1.0
+            after = r * (n_in + n_out)
+            macs_ratio = after / before
+        elif action == "factorise":
+            energy = energy_kept(layer, decompose(layer, method, r, cfg.seed))
+            before, after, m0, m1 = cost(layer, method, r)
+            macs_ratio = m1 / m0
         rows.append({
-            "layer": name, "type": type(layer).__name__, "in_features": n_in, "out_features": n_out, "rank": r,
-            "params_before": n_in * n_out + bias,
-            "params_after": (r * (n_in + n_out) if action == "factorise" else n_in * n_out) + bias,
-            "energy_kept": energy, "action": action,
+            "layer": name, "type": type(layer).__name__, "method": method, "in_features": n_in,
+            "out_features": n_out, "rank": r, "params_before": before + bias, "params_after": after + bias,
+            "macs_ratio": macs_ratio, "energy_kept": energy, "action": action,
         })
-    return pd.DataFrame(rows, columns=["layer", "type", "in_features", "out_features", "rank", "params_before",
-                                       "params_after", "energy_kept", "action"])
+    return pd.DataFrame(rows, columns=["layer", "type", "method", "in_features", "out_features", "rank",
+                                       "params_before", "params_after", "macs_ratio", "energy_kept", "action"])
 
 
 def _require_torch(handle: ModelHandle) -> None:
@@ -225,21 +304,25 @@ def lowrank_torch(handle: ModelHandle, cfg: LowRank, task: Any = None) -> ModelH
     """Factorise every eligible layer of a copy of `handle` (see the module docstring)."""
     _require_torch(handle)
     _check_exclude(handle.module, cfg, handle.name)
-    decisions = {name: _decide(name, layer, cfg) for name, layer in _candidates(handle.module).items()}
-    done = {name: rank for name, (rank, action) in decisions.items() if action == "factorise"}
-    skipped = {name: action.removeprefix("skip: ") for name, (_, action) in decisions.items() if name not in done}
+    decisions = _decisions(handle.module, cfg)
+    done = {name: (method, rank) for name, (_, method, rank, action) in decisions.items() if action == "factorise"}
+    skipped = {name: action.removeprefix("skip: ") for name, (*_, action) in decisions.items() if name not in done}
     if not done:
+        kinds = "Linear or 1x1 conv" + (" or k x k conv (groups=1)" if cfg.method in KXK_METHODS else "")
         raise WorkbenchError(
-            f"LowRank({cfg.rank_ratio:g}) factorises no layer of {handle.name}: "
-            + ("; ".join(f"{n}: {why}" for n, why in list(skipped.items())[:6]) or "it has no Linear or 1x1 conv")
+            f"{cfg.label} factorises no layer of {handle.name}: "
+            + ("; ".join(f"{n}: {why}" for n, why in list(skipped.items())[:6]) or f"it has no {kinds}")
             + ". Lower rank_ratio (a square layer saves parameters only below 0.5), min_features or exclude."
         )
     module = copy_module(handle)
-    for name, rank in done.items():
+    for name, (method, rank) in done.items():
         parent_name, _, attr = name.rpartition(".")
         parent = module.get_submodule(parent_name) if parent_name else module
-        setattr(parent, attr, factorise(module.get_submodule(name), rank))
-    meta: dict[str, Any] = {"lowrank_factorised": done, "lowrank_skipped": skipped}
+        setattr(parent, attr, _replacement(module.get_submodule(name), method, rank, cfg))
+    meta: dict[str, Any] = {"lowrank_factorised": {n: _recorded(r) for n, (_, r) in done.items()},
+                            "lowrank_skipped": skipped}
+    if cfg.method in KXK_METHODS:
+        meta["lowrank_methods"] = {n: method for n, (method, _) in done.items()}
     quant = quant_record(handle)
     if quant:  # factorised layers hold fresh float weights: they are no longer quantised
         meta.update(quant_meta(quant.without(lambda layer: covered(layer, tuple(done)))))

@@ -17,12 +17,12 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from workbench.sweeps.spec import BITS, METHODS, ORDERS, SCOPES, STRUCTURES, Grid, VariantSpec
+from workbench.sweeps.spec import BITS, METHODS, ORDERS, SCOPES, STRUCTURES, Grid, VariantSpec, lowrank_axis
 
 SETTINGS = ("runtimes", "devices", "threads", "limit", "scope")
 """Measurement settings a space shares with a grid (not searched: they decide how every point is measured)."""
 
-UNIFORM = ("prune", "structure", "bits", "recover", "group_size", "symmetric", "method", "order")
+UNIFORM = ("prune", "structure", "bits", "recover", "group_size", "symmetric", "method", "order", "lowrank")
 """The uniform dimensions, in the order a trial suggests them."""
 
 
@@ -66,6 +66,8 @@ class Space:
         layer_prune: ``{layer: [ratio, ...]}``, per-layer pruning ratios of the chosen `structure` (0: left whole);
             layers not named get the uniform `prune`.
         order: technique order: ``"prune-first"`` (prune, recover, quantise) and/or ``"quantize-first"``.
+        lowrank: low-rank factorisation choices, as `workbench.grid` takes them (``None``, ``"svd-0.5"``,
+            ``"tucker-0.5"``, ``"cp-0.25"``, ...), applied before pruning; `recover` fine-tunes it too.
         runtimes: where to measure; more than one makes the runtime a dimension too.
         devices / threads / limit / scope: measurement settings, as in `workbench.grid`.
 
@@ -85,6 +87,7 @@ class Space:
     symmetric: tuple[bool, ...] = (True,)
     method: tuple[str, ...] = ("rtn",)
     order: tuple[str, ...] = ("prune-first",)
+    lowrank: tuple[str | None, ...] = (None,)
     layer_bits: tuple[tuple[str, tuple[int, ...]], ...] = ()
     layer_prune: tuple[tuple[str, tuple[float, ...]], ...] = ()
     runtimes: tuple[str, ...] = ("onnxruntime",)
@@ -107,6 +110,7 @@ class Space:
         put(self, "symmetric", _choices("symmetric", self.symmetric, lambda v: isinstance(v, bool), "True or False"))
         put(self, "method", _choices("method", self.method, lambda v: v in METHODS, f"one of {METHODS}"))
         put(self, "order", _choices("order", self.order, lambda v: v in ORDERS, f"one of {ORDERS}"))
+        put(self, "lowrank", lowrank_axis("Space", self.lowrank))
         put(self, "layer_bits", _per_layer("layer_bits", self.layer_bits, _bits, f"one of {BITS}", int))
         put(self, "layer_prune", _per_layer("layer_prune", self.layer_prune, _ratio, "fractions in [0, 1)", float))
         if any(b < 16 for _, bs in self.layer_bits for b in bs) and not any(b < 16 for b in self.bits):
@@ -139,7 +143,7 @@ class Space:
         d = g.to_dict()
         return cls(prune=g.prune, structure=tuple(s for s in g.structure if s != "layer") or ("unstructured",),
                    bits=g.bits, recover=g.recover, group_size=g.group_size, symmetric=g.symmetric, method=g.method,
-                   runtimes=g.runtimes, devices=g.devices, threads=d["threads"], limit=d["limit"], scope=g.scope)
+                   lowrank=g.lowrank, runtimes=g.runtimes, devices=g.devices, threads=d["threads"], limit=d["limit"], scope=g.scope)
 
     @classmethod
     def per_layer(cls, task: Any, *, bits: Sequence[int] = (8, 4), prune: Sequence[float] | None = None,
@@ -239,11 +243,12 @@ class Space:
         bits = p["bits"]
         integer = bits < 16 or any(b < 16 for b in layer_bits.values())
         group, sym, method = (p["group_size"], p["symmetric"], p["method"]) if integer else (None, True, "rtn")
+        lowrank = p["lowrank"]
         return VariantSpec(
             prune=prune if pruned else 0.0, structure=structure if pruned else None, bits=bits,
-            recover=p["recover"] if pruned else None, scope=self.scope, group_size=group, symmetric=sym,
+            recover=p["recover"] if pruned or lowrank else None, scope=self.scope, group_size=group, symmetric=sym,
             method=method, layer_bits=tuple(layer_bits.items()), layer_prune=tuple(layer_prune.items()) if pruned else (),
-            order=p["order"] if pruned and integer else "prune-first")
+            order=p["order"] if pruned and integer else "prune-first", lowrank=lowrank)
 
     def runtime_of(self, params: Mapping[str, Any]) -> str:
         """The runtime a trial's choices measure on."""
@@ -253,7 +258,7 @@ class Space:
         d: dict[str, Any] = {"prune": list(self.prune), "structure": list(self.structure), "bits": list(self.bits),
                              "recover": list(self.recover)}
         for name, default in (("group_size", (None,)), ("symmetric", (True,)), ("method", ("rtn",)),
-                              ("order", ("prune-first",))):
+                              ("order", ("prune-first",)), ("lowrank", (None,))):
             if getattr(self, name) != default:
                 d[name] = list(getattr(self, name))
         for name in ("layer_bits", "layer_prune"):

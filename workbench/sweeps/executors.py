@@ -57,7 +57,8 @@ def families(pending: Sequence[Unit], workers: int) -> list[list[Unit]]:
     """
     groups: dict[Any, list[Unit]] = {}
     for u in pending:
-        head = (u.spec.prune, u.spec.structure, u.spec.recover) if u.spec.prune else ("alone", len(groups))
+        head = ((u.spec.lowrank, u.spec.prune, u.spec.structure, u.spec.recover) if u.spec.prune or u.spec.lowrank
+                else ("alone", len(groups)))
         groups.setdefault(head, []).append(u)
     out = list(groups.values())
     while len(out) < workers and max(len(f) for f in out) > 1:

@@ -219,10 +219,12 @@ def spec_of_row(row: Mapping[str, Any] | pd.Series) -> VariantSpec:
     group = num("group_size", None)
     sym = row.get("symmetric")
     method = row.get("method")
+    lowrank = row.get("lowrank")
     return VariantSpec(prune, structure, int(num("bits", 32)), int(recover) if recover else None, scope=scope,
                        group_size=int(group) if group else None,
                        symmetric=bool(sym) if isinstance(sym, (bool, np.bool_)) else True,
-                       method=method if isinstance(method, str) else "rtn")
+                       method=method if isinstance(method, str) else "rtn",
+                       lowrank=lowrank if isinstance(lowrank, str) and lowrank else None)
 
 
 def spec_of_lineage(lineage: Sequence[Any]) -> VariantSpec:
@@ -238,9 +240,12 @@ def spec_of_lineage(lineage: Sequence[Any]) -> VariantSpec:
     """
     prune, structure, bits, recover, scope = 0.0, None, 32, None, "layer"
     quant: dict[str, Any] = {}
+    lowrank = None
     for cfg in lineage:
         kind = getattr(cfg, "kind", "")
-        if kind == "prune":
+        if kind == "lowrank":
+            lowrank = f"{cfg.method}-{cfg.rank_ratio:g}"
+        elif kind == "prune":
             prune, structure = float(cfg.ratio), str(cfg.structure)
             scope = str(getattr(cfg, "scope", "layer"))
         elif kind == "quantize":
@@ -250,7 +255,7 @@ def spec_of_lineage(lineage: Sequence[Any]) -> VariantSpec:
                          "symmetric": bool(cfg.symmetric), "method": getattr(cfg, "method", "rtn")}
         elif kind == "recover":
             recover = (recover or 0) + int(cfg.steps)
-    return VariantSpec(prune, structure, bits, recover, scope=scope, **quant)
+    return VariantSpec(prune, structure, bits, recover, scope=scope, lowrank=lowrank, **quant)
 
 
 def config_columns(handle: Any) -> dict[str, Any]:

@@ -91,8 +91,8 @@ def build_variant(task: Any, configs: list[Any]) -> Any:
 
 
 def split_head(configs: list[Any]) -> tuple[list[Any], list[Any]]:
-    """``(head, tail)``: the configs up to the last ``prune`` / ``recover`` one, and the rest."""
-    n = max((i + 1 for i, c in enumerate(configs) if c.kind in ("prune", "recover")), default=0)
+    """``(head, tail)``: the configs up to the last ``lowrank`` / ``prune`` / ``recover`` one, and the rest."""
+    n = max((i + 1 for i, c in enumerate(configs) if c.kind in ("lowrank", "prune", "recover")), default=0)
     return list(configs[:n]), list(configs[n:])
 
 

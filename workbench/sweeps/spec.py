@@ -1,4 +1,5 @@
-"""Sweep grids: which variants to build (prune ratio × structure × bits × recovery) and where to measure them.
+"""Sweep grids: which variants to build (low-rank × prune ratio × structure × bits × recovery) and where to measure
+them.
 
 A `Grid` is a frozen, validated description; `Grid.variants` expands it into `VariantSpec`s and
 `Grid.dropped` lists the combinations that make no sense, each with the reason. A grid (plus the task name)
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 STRUCTURES = ("unstructured", "channel", "2:4", "layer")  # layer: whole decoder layers (language models)
 METHODS = ("rtn", "hqq")
@@ -23,6 +24,54 @@ DEFAULT_STRUCTURES = ("unstructured", "channel")
 DEFAULT_BITS = (32, 16, 8, 4, 2)
 SCOPES = ("layer", "global")
 ORDERS = ("prune-first", "quantize-first")
+LOWRANK_FORMS = "None, a rank ratio in (0, 1] (SVD), 'svd-0.5', 'tucker-0.5', 'cp-0.25' or {'ratio': 0.5, 'method': 'tucker'}"
+
+
+def lowrank_choice(value: Any) -> str | None:
+    """One value of the ``lowrank`` axis in its canonical form, ``"<method>-<ratio>"`` or None (no factorisation).
+
+    Accepts None, a ratio (SVD), ``"tucker-0.5"`` (also ``"svd-0.5"``, ``"cp-0.25"``, a `LowRank` label such as
+    ``"lowrank-tucker-0.50"``) and ``{"ratio": 0.5, "method": "tucker"}``; validated as `workbench.LowRank` is.
+
+    Example:
+        >>> lowrank_choice(0.5), lowrank_choice("tucker-0.50"), lowrank_choice({"ratio": 0.25, "method": "cp"})
+        ('svd-0.5', 'tucker-0.5', 'cp-0.25')
+    """
+    from workbench.compression.lowrank import LowRank
+
+    if value is None:
+        return None
+    ratio: Any
+    method: Any = "svd"
+    if isinstance(value, Mapping):
+        extra = sorted(set(value) - {"ratio", "method"})
+        if "ratio" not in value or extra:
+            raise ValueError(f"grid: a lowrank mapping has 'ratio' and optionally 'method', got {dict(value)!r}")
+        ratio, method = value["ratio"], value.get("method", "svd")
+    elif isinstance(value, str):
+        text = value.strip().removeprefix("lowrank-")
+        method, _, number = text.rpartition("-")
+        try:
+            ratio = float(number)
+        except ValueError:
+            raise ValueError(f"grid: lowrank values are {LOWRANK_FORMS}; got {value!r}") from None
+        method = method or "svd"
+    else:
+        ratio = value
+    try:
+        cfg = LowRank(ratio, method=method)
+    except ValueError as e:
+        raise ValueError(f"grid: lowrank {value!r}: {str(e).removeprefix('LowRank: ')} (forms: {LOWRANK_FORMS})") \
+            from None
+    return f"{cfg.method}-{cfg.rank_ratio:g}"
+
+
+def lowrank_config(choice: str) -> Any:
+    """The `workbench.LowRank` config of a canonical ``lowrank`` axis value (``"tucker-0.5"``)."""
+    from workbench.compression.lowrank import LowRank
+
+    method, _, ratio = choice.rpartition("-")
+    return LowRank(float(ratio), method=method)
 
 
 @dataclass(frozen=True, order=True)
@@ -46,6 +95,8 @@ class VariantSpec:
         layer_prune: per-layer pruning ratios (`Prune`'s `per_layer`; 0: that layer is left whole).
         order: ``"prune-first"`` (prune, recover, then quantise) or ``"quantize-first"`` (quantise, then prune
             and recover the quantised model). These three, too, enter `to_dict` only when set.
+        lowrank: ``None`` or ``"<method>-<ratio>"`` (`lowrank_choice`): `workbench.LowRank` factorisation, applied
+            first (before pruning; recovery then heals both); in `to_dict` only when set.
     """
 
     prune: float = 0.0
@@ -59,8 +110,10 @@ class VariantSpec:
     layer_bits: tuple[tuple[str, int], ...] = ()
     layer_prune: tuple[tuple[str, float], ...] = ()
     order: str = "prune-first"
+    lowrank: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "lowrank", lowrank_choice(self.lowrank))
         if self.scope not in SCOPES:
             raise ValueError(f"VariantSpec: scope must be 'layer' or 'global', got {self.scope!r}")
         if self.order not in ORDERS:
@@ -79,13 +132,15 @@ class VariantSpec:
                                                         ("method", self.method, "rtn"),
                                                         ("layer_bits", self.layer_bits, ()),
                                                         ("layer_prune", self.layer_prune, ()),
-                                                        ("order", self.order, "prune-first")) if v != d)
+                                                        ("order", self.order, "prune-first"),
+                                                        ("lowrank", self.lowrank, None)) if v != d)
         return (f"VariantSpec(prune={self.prune!r}, structure={self.structure!r}, bits={self.bits!r}, "
                 f"recover={self.recover!r}, scope={self.scope!r}{extra})")
 
     @property
     def is_baseline(self) -> bool:
-        return self.prune == 0 and self.bits == 32 and not self.layer_bits and not self.layer_prune
+        return (self.prune == 0 and self.bits == 32 and not self.layer_bits and not self.layer_prune
+                and self.lowrank is None)
 
     @property
     def quantized(self) -> bool:
@@ -94,8 +149,8 @@ class VariantSpec:
 
     @property
     def label(self) -> str:
-        """``baseline``, ``channel-0.50+r200+q8``, ``fp16``, ..."""
-        parts = []
+        """``baseline``, ``channel-0.50+r200+q8``, ``fp16``, ``lowrank-tucker-0.50+r100``, ..."""
+        parts = [lowrank_config(self.lowrank).label] if self.lowrank else []
         if self.prune or self.layer_prune:
             head = "2:4" if self.structure == "2:4" else f"{self.structure}-{self.prune:.2f}"
             parts.append(head + (f"-m{_digest(self.layer_prune)}" if self.layer_prune else ""))
@@ -125,17 +180,17 @@ class VariantSpec:
         return Quantize(self.bits, **extra)
 
     def configs(self, *, scope: str | None = None) -> list[Any]:
-        """The compression configs that build this variant: Prune (with `scope`, default this spec's), then
-        Recover, then Quantize."""
+        """The compression configs that build this variant: LowRank, Prune (with `scope`, default this spec's),
+        then Recover (after either), then Quantize."""
         from workbench.compression import Prune, Quantize, Recover
 
         scope = self.scope if scope is None else scope
-        out: list[Any] = []
+        out: list[Any] = [lowrank_config(self.lowrank)] if self.lowrank else []
         if self.prune or self.layer_prune:
             extra = {"per_layer": self.layer_prune} if self.layer_prune else {}
             out.append(Prune(self.prune, structure=self.structure, scope=scope, **extra))
-            if self.recover:
-                out.append(Recover(steps=self.recover))
+        if out and self.recover:
+            out.append(Recover(steps=self.recover))
         if self.bits == 16 and not self.layer_bits:
             out.append(Quantize(dtype="fp16"))
         elif self.quantized:
@@ -154,6 +209,8 @@ class VariantSpec:
                 d[name] = json.dumps(dict(getattr(self, name)), sort_keys=True)
         if self.order != "prune-first":
             d["order"] = self.order
+        if self.lowrank is not None:
+            d["lowrank"] = self.lowrank
         return d
 
 
@@ -208,6 +265,7 @@ class Grid:
     group_size: tuple[int | None, ...] = (None,)
     symmetric: tuple[bool, ...] = (True,)
     method: tuple[str, ...] = ("rtn",)
+    lowrank: tuple[str | None, ...] = (None,)
     _variants: tuple[VariantSpec, ...] = field(default=(), init=False, repr=False, compare=False)
     _dropped: tuple[tuple[VariantSpec, str], ...] = field(default=(), init=False, repr=False, compare=False)
 
@@ -244,6 +302,7 @@ class Grid:
             "symmetric", [self.symmetric] if isinstance(self.symmetric, bool) else self.symmetric,
             lambda v: isinstance(v, bool), "True or False"))
         object.__setattr__(self, "method", _numbers("method", self.method, lambda v: v in METHODS, f"one of {METHODS}"))
+        object.__setattr__(self, "lowrank", lowrank_axis("grid", self.lowrank))
         kept, dropped = _expand(self)
         object.__setattr__(self, "_variants", tuple(kept))
         object.__setattr__(self, "_dropped", tuple(dropped))
@@ -268,7 +327,8 @@ class Grid:
         d = {"prune": list(self.prune), "structure": list(self.structure), "bits": list(self.bits),
              "recover": list(self.recover), "runtimes": list(self.runtimes), "devices": list(self.devices),
              "threads": self.threads, "limit": self.limit, "scope": self.scope}
-        for name, default in (("group_size", (None,)), ("symmetric", (True,)), ("method", ("rtn",))):
+        for name, default in (("group_size", (None,)), ("symmetric", (True,)), ("method", ("rtn",)),
+                              ("lowrank", (None,))):
             if getattr(self, name) != default:
                 d[name] = list(getattr(self, name))
         return d
@@ -301,6 +361,7 @@ def grid(
     group_size: Sequence[int | None] | int | None = None,
     symmetric: Sequence[bool] | bool = True,
     method: Sequence[str] | str = "rtn",
+    lowrank: Sequence[Any] | Any = None,
 ) -> Grid:
     """The variants of a sweep: every prune ratio × structure × bit-width (× recovery), and where to measure.
 
@@ -321,6 +382,12 @@ def grid(
         group_size: weights per quantisation group, e.g. ``[32, 64, 128]`` (``None``: per output channel).
         symmetric: ``True``, ``False`` or both (``[True, False]``): symmetric or asymmetric weight grids.
         method: ``"rtn"`` and/or ``"hqq"`` (see `workbench.Quantize`).
+        lowrank: low-rank factorisation applied before pruning (`workbench.LowRank`), one value or a list:
+            ``None`` (none), a rank ratio in (0, 1] (truncated SVD of Linear and 1x1 layers), or the method
+            and ratio as ``"tucker-0.5"`` / ``"cp-0.25"`` / ``"svd-0.5"`` (also ``{"ratio": 0.5, "method":
+            "tucker"}``). Values are stored as ``"<method>-<ratio>"`` (the YAML spec and the ``lowrank`` column
+            of the results); labels read ``lowrank-tucker-0.50``. `recover` then fine-tunes factorised variants
+            too, e.g. ``lowrank=[None, "svd-0.25", "tucker-0.25", "cp-0.25"], recover=[100]``.
 
     Returns:
         A `Grid`; `grid.variants` lists what will be built and `grid.dropped` what was left out and why.
@@ -331,27 +398,41 @@ def grid(
         ['baseline', 'q8', 'channel-0.50', 'channel-0.50+q8', '2:4', '2:4+q8']
         >>> g.dropped[0][1]
         'prune 0 has no structure: same variant as the unpruned one'
+        >>> [v.label for v in workbench.grid(prune=0, bits=32, lowrank=[None, 0.25, "tucker-0.25"], recover=20)]
+        ['baseline', 'lowrank-0.25+r20', 'lowrank-tucker-0.25+r20']
     """
     return Grid(prune=prune, structure=structure, bits=bits, recover=recover, runtimes=runtimes,
                 devices=devices, threads=threads, limit=limit, scope=scope,
                 group_size=(group_size,) if group_size is None or isinstance(group_size, int) else group_size,
-                symmetric=symmetric, method=method)
+                symmetric=symmetric, method=method, lowrank=lowrank)
+
+
+def lowrank_axis(owner: str, values: Any) -> tuple[str | None, ...]:
+    """The ``lowrank`` axis (one value or a list, see `grid`) as de-duplicated canonical choices."""
+    seq = [values] if values is None or isinstance(values, (str, Real, Mapping)) else list(values)
+    if not seq:
+        raise ValueError(f"{owner}: lowrank must list at least one value ({LOWRANK_FORMS})")
+    try:
+        return tuple(dict.fromkeys(lowrank_choice(v) for v in seq))
+    except ValueError as e:
+        raise ValueError(str(e).replace("grid:", f"{owner}:", 1)) from None
 
 
 def _expand(g: Grid) -> tuple[list[VariantSpec], list[tuple[VariantSpec, str]]]:
     kept: dict[VariantSpec, None] = {}
     dropped: list[tuple[VariantSpec, str]] = []
-    for prune, structure, bits, recover, group, sym, method in product(
-            g.prune, g.structure, g.bits, g.recover, g.group_size, g.symmetric, g.method):
+    for lowrank, prune, structure, bits, recover, group, sym, method in product(
+            g.lowrank, g.prune, g.structure, g.bits, g.recover, g.group_size, g.symmetric, g.method):
         if bits >= 16:  # float: no grid to choose; one variant per float width
             group, sym, method = None, True, "rtn"
-        spec = VariantSpec(prune, structure, bits, recover, g.scope, group, sym, method)
+        spec = VariantSpec(prune, structure, bits, recover, g.scope, group, sym, method, lowrank=lowrank)
         if prune == 0:
-            # Unpruned variants have no structure and nothing to recover: one per bit-width, kept even when
-            # every recover value asks for fine-tuning (the unpruned q8 belongs on the chart).
-            canonical = VariantSpec(0.0, None, bits, None, g.scope, group, sym, method)
+            # Unpruned variants have no structure, and nothing to recover unless factorised: one per bit-width,
+            # kept even when every recover value asks for fine-tuning (the unpruned q8 belongs on the chart).
+            canonical = VariantSpec(0.0, None, bits, recover if lowrank else None, g.scope, group, sym, method,
+                                    lowrank=lowrank)
             if canonical in kept:
-                reason = ("nothing pruned, so nothing to recover" if recover
+                reason = ("nothing pruned, so nothing to recover" if recover and not lowrank
                           else "prune 0 has no structure: same variant as the unpruned one")
                 dropped.append((spec, reason))
                 continue
