@@ -6,6 +6,7 @@ Importing this package registers every technique (torch, and ONNX / TFLite where
 # registering modules: Prune on TFLite files; the language-model techniques
 from workbench.compression import lm_prune, lm_quantize, lm_recover, prune_tflite  # noqa: F401
 from workbench.compression.base import CompressionConfig, compress, config_from_dict, supported_frameworks, technique
+from workbench.compression.distill import Distill
 from workbench.compression.lowrank import LowRank, lowrank_plan
 from workbench.compression.mixed_precision import auto_mixed_precision, sensitivity
 from workbench.compression.prune import Prune
@@ -16,6 +17,7 @@ from workbench.compression.recover import Recover
 
 __all__ = [
     "CompressionConfig",
+    "Distill",
     "LowRank",
     "Prune",
     "Quantize",

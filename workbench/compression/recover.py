@@ -21,7 +21,8 @@ non-padding position, which changes no output of a masked model and makes short-
 Everything is plain tensor arithmetic in the training loop; nothing (masks, hooks, parametrisations) is left
 attached to the module. Dropout is off. BatchNorm layers train normally (batch statistics in the forward pass,
 running statistics re-estimated) when a minibatch holds at least `BATCHNORM_MIN_BATCH` samples, and are
-frozen (eval mode, only their affine weights train) with smaller batches, whose statistics are too noisy.
+frozen (eval mode, only their affine weights train) with smaller batches, whose statistics are too noisy (the
+loop and that constant live in `workbench.compression.training`, shared with `Distill`).
 Pruning shifts every activation distribution, and re-estimating the statistics is much of the cure: on
 digits-cnn, 60 steps at batch 64 after 90 % magnitude pruning reach 0.98 accuracy with BatchNorm training
 and 0.93 with it frozen (0.998 / 0.987 after 80 %).
@@ -56,12 +57,18 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from workbench.compression.base import CompressionConfig, copy_module, technique, torch_variant
-from workbench.core.errors import WorkbenchError
-from workbench.core.handle import ModelHandle, flatten_outputs
+from workbench.compression.training import (
+    TeacherCache,
+    channels_last,
+    first_output,
+    soft_target_loss,
+    take,
+    to_channels_last,
+    train_steps,
+    training_split,
+)
+from workbench.core.handle import ModelHandle
 from workbench.core.quant import LayerQuant, QuantRecord, quant_record
-
-BATCHNORM_MIN_BATCH = 16
-"""Smallest minibatch with which BatchNorm layers update their statistics during recovery (else frozen)."""
 
 
 class Method(StrEnum):
@@ -133,7 +140,7 @@ class Recover(CompressionConfig):
 @technique(Recover, "torch")
 def recover_torch(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
     """Train a copy of `handle` for `cfg.steps` steps; see the module docstring for what is kept."""
-    inputs, labels = _training_split(handle, task)
+    inputs, labels = training_split(handle, task)
     import torch
 
     student = copy_module(handle)
@@ -141,16 +148,15 @@ def recover_torch(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
     xs = [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs]
     nhwc = channels_last(student, xs)
     if nhwc:
-        student.to(memory_format=torch.channels_last)
-        xs = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in xs]
+        xs = to_channels_last(student, xs)
     n = len(xs[0])
     with torch.no_grad():
-        probe = _first_output(student(*[x[:2] for x in xs]))
+        probe = first_output(student(*[x[:2] for x in xs]))
     loss_kind = _loss_kind(cfg.method, probe, labels)
     loss_fn = _LOSSES[loss_kind]
     ys = torch.from_numpy(np.asarray(labels)).long() if loss_kind == "cross_entropy" else None
     mask_at = next((i for i, spec in enumerate(handle.inputs) if spec.name == "attention_mask"), None)
-    teacher_out = None if loss_kind == "cross_entropy" else _TeacherCache(teacher, xs, mask_at)
+    teacher_out = None if loss_kind == "cross_entropy" else TeacherCache(teacher, xs, mask_at)
 
     params = dict(student.named_parameters())
     was_trainable = {name: p.requires_grad for name, p in params.items()}
@@ -167,28 +173,20 @@ def recover_torch(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
     }
     shadows = {name: params[name].detach().clone() for name in quantisers}
 
-    from tqdm.auto import tqdm
-
     optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
-    _training_mode(student, min(cfg.batch_size, n))
-    losses: list[float] = []
     start = time.perf_counter()
-    batches = _minibatches(n, cfg.batch_size, cfg.steps, cfg.seed)
-    with tqdm(batches, total=cfg.steps, disable=None, leave=False, desc=f"{cfg.label} ({loss_kind})") as bar:
-        for step, idx in enumerate(bar):
-            out = _first_output(student(*_take(xs, idx, mask_at)))
-            target = ys[idx] if ys is not None else teacher_out(idx)
-            loss = loss_fn(out, target, cfg.temperature)
-            constrained_step(optimizer, loss, params, zeros, shadows, quantisers)
-            losses.append(float(loss.detach()))
-            if not math.isfinite(losses[-1]):
-                raise WorkbenchError(
-                    f"{handle.name}: the recovery loss became {losses[-1]} at step {step + 1}; lower lr "
-                    f"(now {cfg.lr:g}), e.g. Recover(lr={cfg.lr / 10:g})."
-                )
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-    student.eval()
+
+    def loss_of(idx: Any) -> Any:
+        out = first_output(student(*take(xs, idx, mask_at)))
+        target = ys[idx] if ys is not None else teacher_out(idx)
+        return loss_fn(out, target, cfg.temperature)
+
+    def step(loss: Any) -> None:  # `constrained_step` is looked up at every call, so a test can wrap it
+        constrained_step(optimizer, loss, params, zeros, shadows, quantisers)
+
+    losses = train_steps(student, n, loss_of, step, steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed,
+                         lr=cfg.lr, owner="Recover", name=handle.name, desc=f"{cfg.label} ({loss_kind})",
+                         what="recovery")
     if nhwc:
         student.to(memory_format=torch.contiguous_format)  # the variant's tensors in the usual layout again
     for name, p in params.items():
@@ -208,57 +206,6 @@ def recover_torch(handle: ModelHandle, cfg: Recover, task: Any) -> ModelHandle:
         }
     }
     return torch_variant(handle, student, cfg, meta=meta)
-
-
-def _training_split(handle: ModelHandle, task: Any) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """The task's training inputs and labels, checked before any work starts."""
-    if task is None:
-        raise WorkbenchError(
-            f"Recover trains on a task's training split; pass the task: "
-            f"workbench.compress(handle, ..., Recover(), task=task). (Model: {handle.name}.)"
-        )
-    inputs = getattr(task, "train_inputs", None)
-    if not inputs:
-        raise WorkbenchError(
-            f"Recover: this task has no training split ({getattr(task, 'name', task)!r} has no train_inputs), so "
-            "there is nothing to fine-tune on. Compress without Recover, or build a Task with training data."
-        )
-    if handle.inputs and len(inputs) != len(handle.inputs):
-        raise WorkbenchError(
-            f"Recover: {handle.name} takes {len(handle.inputs)} input(s) but the task's training split has "
-            f"{len(inputs)} array(s); pass the task this model belongs to."
-        )
-    labels = getattr(task, "train_labels", None)
-    if labels is not None and len(labels) != len(inputs[0]):
-        raise WorkbenchError(f"Recover: {len(inputs[0])} training inputs but {len(labels)} training labels.")
-    return list(inputs), labels
-
-
-def channels_last(module: Any, xs: list[Any]) -> bool:
-    """Whether to train in the channels-last (NHWC) layout: the model has a 2-D convolution and a 4-D input.
-
-    oneDNN's NHWC convolution kernels, forward and backward, are faster on CPU than the NCHW ones: a DS-CNN step
-    (kws, batch 64, one thread) took 41 ms instead of 63 ms of CPU time. The layout changes no value beyond float
-    round-off; the variant comes back in the usual (contiguous) layout.
-    """
-    from torch import nn
-
-    return any(x.dim() == 4 for x in xs) and any(isinstance(m, nn.Conv2d) for m in module.modules())
-
-
-def _training_mode(module: Any, batch: int) -> None:
-    """Dropout off; BatchNorm re-estimates its statistics when batches are big enough to estimate them."""
-    from torch import nn
-
-    module.eval()
-    if batch >= BATCHNORM_MIN_BATCH:
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.train()
-
-
-def _first_output(result: Any) -> Any:
-    return flatten_outputs(result)[0][1]
 
 
 def _loss_kind(method: Method, probe: Any, labels: np.ndarray | None) -> str:
@@ -282,15 +229,6 @@ def _cross_entropy(out: Any, target: Any, temperature: float) -> Any:
     return F.cross_entropy(out, target)
 
 
-def _kl(out: Any, target: Any, temperature: float) -> Any:
-    import torch.nn.functional as F
-
-    t = temperature
-    student = F.log_softmax(out / t, dim=1)
-    teacher = F.log_softmax(target / t, dim=1)
-    return F.kl_div(student, teacher, log_target=True, reduction="batchmean") * t * t
-
-
 def _cosine(out: Any, target: Any, temperature: float) -> Any:
     import torch.nn.functional as F
 
@@ -304,59 +242,8 @@ def _mse(out: Any, target: Any, temperature: float) -> Any:
 
 
 _LOSSES: dict[str, Callable[[Any, Any, float], Any]] = {
-    "cross_entropy": _cross_entropy, "kl": _kl, "cosine": _cosine, "mse": _mse,
+    "cross_entropy": _cross_entropy, "kl": soft_target_loss, "cosine": _cosine, "mse": _mse,
 }
-
-
-class _TeacherCache:
-    """The teacher's first output per training sample, computed on first use (epochs reuse it)."""
-
-    def __init__(self, teacher: Any, xs: list[Any], mask_at: int | None) -> None:
-        import torch
-
-        self.teacher, self.xs, self.mask_at = teacher, xs, mask_at
-        self.values: Any = None
-        self.done = torch.zeros(len(xs[0]), dtype=torch.bool)
-
-    def __call__(self, idx: Any) -> Any:
-        import torch
-
-        missing = idx[~self.done[idx]]
-        if len(missing):
-            with torch.no_grad():
-                out = _first_output(self.teacher(*_take(self.xs, missing, self.mask_at))).float()
-            if self.values is None:
-                self.values = out.new_zeros((len(self.xs[0]), *out.shape[1:]))
-            self.values[missing] = out
-            self.done[missing] = True
-        return self.values[idx]
-
-
-def _take(xs: list[Any], idx: Any, mask_at: int | None) -> list[Any]:
-    """The rows `idx` of every input; with an ``attention_mask`` input (the Hugging Face convention), the
-    trailing positions that are padding in every row are cut from every (N, L) input, which changes no
-    output of a masked model and makes short-text batches several times cheaper to train on."""
-    batch = [x[idx] for x in xs]
-    if mask_at is None or batch[mask_at].dim() != 2:
-        return batch
-    mask = batch[mask_at]
-    used = mask.any(dim=0).nonzero()
-    length = int(used.max()) + 1 if len(used) else 1
-    return [b[:, :length] if b.dim() >= 2 and b.shape[:2] == mask.shape else b for b in batch]
-
-
-def _minibatches(n: int, batch_size: int, steps: int, seed: int) -> Any:
-    """`steps` index batches from seeded shuffles of range(n); a short tail is dropped and a new epoch begins."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    size = min(batch_size, n)
-    order, pos = torch.randperm(n, generator=g), 0
-    for _ in range(steps):
-        if pos + size > n:
-            order, pos = torch.randperm(n, generator=g), 0
-        yield order[pos:pos + size]
-        pos += size
 
 
 def _quantisers(params: dict[str, Any], quant: QuantRecord) -> dict[str, Callable[[Any], Any]]:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.nets.blocks import ConvBNReLU, DepthwiseSeparable
+from workbench.nets.blocks import ConvBNReLU, DepthwiseSeparable, scaled_channels
 
 WEIGHTS_FILE = "digits_cnn.safetensors"
 """File name of the trained weights (safetensors ``state_dict``)."""
@@ -49,9 +49,22 @@ class DigitsCNN(nn.Module):
         return self.classifier(x.mean((2, 3)))
 
 
-def build_digits_cnn() -> DigitsCNN:
-    """Returns an untrained DigitsCNN with the fixed architecture of the shipped weights."""
-    return DigitsCNN()
+def build_digits_cnn(width: float = 1.0) -> DigitsCNN:
+    """Returns an untrained DigitsCNN: the architecture of the shipped weights, or every layer's channel count times
+    `width` (MobileNet's alpha), rounded to a multiple of 8 (`scaled_channels`); 0.5 is the "half-width" student of
+    `workbench.zoo.student`.
+
+    A scaled net is the same class with its layers rebuilt, not a changed class: a model's fingerprint hashes its
+    class's source, so editing `DigitsCNN` would orphan every stored sweep of the shipped model.
+    """
+    stem = scaled_channels(_STEM_CHANNELS, width)
+    blocks = [(scaled_channels(i, width), scaled_channels(o, width), s) for i, o, s in _BLOCKS]
+    model = DigitsCNN()
+    if width != 1:
+        model.stem = ConvBNReLU(INPUT_SHAPE[0], stem, 3, _STEM_STRIDE)
+        model.blocks = nn.Sequential(*(DepthwiseSeparable(i, o, s) for i, o, s in blocks))
+        model.classifier = nn.Linear(blocks[-1][1], NUM_CLASSES)
+    return model
 
 
 def digits_splits(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.nets.blocks import DepthwiseSeparable
+from workbench.nets.blocks import DepthwiseSeparable, scaled_channels
 
 WEIGHTS_FILE = "kws_dscnn.safetensors"
 """File name of the trained weights (safetensors ``state_dict``)."""
@@ -59,9 +59,25 @@ class DSCNN(nn.Module):
         return self.classifier(x.mean((2, 3)))
 
 
-def build_kws_dscnn() -> DSCNN:
-    """Returns an untrained DS-CNN with the fixed architecture of the shipped weights."""
-    return DSCNN()
+def build_kws_dscnn(width: float = 1.0) -> DSCNN:
+    """Returns an untrained DS-CNN: the architecture of the shipped weights, or `CHANNELS` times `width` rounded to a
+    multiple of 8 (`scaled_channels`); 0.5 is the student of `workbench.zoo.student`.
+
+    A scaled net is the same class with its layers rebuilt, not a changed class: a model's fingerprint hashes its
+    class's source, so editing `DSCNN` would orphan every stored sweep of the shipped model.
+    """
+    ch = scaled_channels(CHANNELS, width)
+    model = DSCNN()
+    if width != 1:
+        model.stem = nn.Sequential(OrderedDict(
+            conv=nn.Conv2d(INPUT_SHAPE[0], ch, (10, 4), stride=2, padding=(5, 1), bias=False),
+            bn=nn.BatchNorm2d(ch),
+            act=nn.ReLU(inplace=True),
+            drop=nn.Dropout(0.2),
+        ))
+        model.blocks = nn.Sequential(*(DepthwiseSeparable(ch, ch, 1) for _ in range(BLOCKS)))
+        model.classifier = nn.Linear(ch, len(CLASSES))
+    return model
 
 
 def kws_splits(features: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
