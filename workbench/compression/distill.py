@@ -41,11 +41,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import sys
 import time
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -61,6 +60,7 @@ from workbench.compression.training import (
     to_channels_last,
     train_steps,
     training_split,
+    validate_training,
 )
 from workbench.core.errors import WorkbenchError, first_line
 from workbench.core.handle import ModelHandle, module_fingerprint
@@ -117,23 +117,11 @@ class Distill(CompressionConfig):
                 f"{type(self.student).__name__}; for a ModelHandle pass handle.module. (A Distill config cannot "
                 "be rebuilt from JSON: its student is a module, not data.)"
             )
-        for name in ("steps", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
-                raise ValueError(f"Distill: {name} must be a positive integer, got {v!r}")
-            object.__setattr__(self, name, int(v))
-        for name in ("temperature", "lr"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"Distill: {name} must be a finite number > 0, got {v!r}")
-            object.__setattr__(self, name, float(v))
+        validate_training(self, "Distill", positive=("temperature", "lr"))
         a = self.alpha
         if isinstance(a, bool) or not isinstance(a, Real) or not 0.0 <= a <= 1.0:
             raise ValueError(f"Distill: alpha must be a number in [0, 1] (the soft targets' weight), got {a!r}")
         object.__setattr__(self, "alpha", float(a))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, Integral):
-            raise ValueError(f"Distill: seed must be an integer, got {self.seed!r}")
-        object.__setattr__(self, "seed", int(self.seed))
 
     @property
     def student_name(self) -> str:

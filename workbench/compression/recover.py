@@ -47,11 +47,9 @@ Example:
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from numbers import Integral, Real
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -66,6 +64,7 @@ from workbench.compression.training import (
     to_channels_last,
     train_steps,
     training_split,
+    validate_training,
 )
 from workbench.core.handle import ModelHandle
 from workbench.core.quant import LayerQuant, QuantRecord, quant_record
@@ -107,19 +106,7 @@ class Recover(CompressionConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
-                raise ValueError(f"Recover: {name} must be a positive integer, got {v!r}")
-            object.__setattr__(self, name, int(v))
-        for name in ("lr", "temperature"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"Recover: {name} must be a finite number > 0, got {v!r}")
-            object.__setattr__(self, name, float(v))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, Integral):
-            raise ValueError(f"Recover: seed must be an integer, got {self.seed!r}")
-        object.__setattr__(self, "seed", int(self.seed))
+        validate_training(self, "Recover")
         try:
             object.__setattr__(self, "method", Method(self.method))
         except ValueError:

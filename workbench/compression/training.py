@@ -20,6 +20,28 @@ import numpy as np
 from workbench.core.errors import WorkbenchError
 from workbench.core.handle import ModelHandle, flatten_outputs
 
+
+def validate_training(cfg: Any, owner: str, *, positive: tuple[str, ...] = ("lr", "temperature")) -> None:
+    """Check and normalise a frozen training config's shared fields in place (``steps`` and ``batch_size``
+    positive integers, the `positive` names finite floats > 0, ``seed`` an integer), raising ``ValueError`` that
+    names `owner` (``Recover``, ``Distill``)."""
+    from numbers import Integral, Real
+
+    for name in ("steps", "batch_size"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
+            raise ValueError(f"{owner}: {name} must be a positive integer, got {v!r}")
+        object.__setattr__(cfg, name, int(v))
+    for name in positive:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{owner}: {name} must be a finite number > 0, got {v!r}")
+        object.__setattr__(cfg, name, float(v))
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, Integral):
+        raise ValueError(f"{owner}: seed must be an integer, got {cfg.seed!r}")
+    object.__setattr__(cfg, "seed", int(cfg.seed))
+
+
 BATCHNORM_MIN_BATCH = 16
 """Smallest minibatch with which BatchNorm layers update their statistics during training (else frozen)."""
 
