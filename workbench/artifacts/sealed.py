@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +25,7 @@ import numpy as np
 
 from workbench.artifacts.manifest import MAGIC, manifest_path
 from workbench.core.errors import WorkbenchError
-
-
-def deflate_ratio(data: bytes, level: int = 9) -> float:
-    """Deflated size / size (zlib at `level`): about 1.0 for random bytes, well below for a model file.
-
-    Example:
-        >>> deflate_ratio(bytes(1000)) < 0.05, deflate_ratio(os.urandom(4096)) > 0.99
-        (True, True)
-    """
-    return len(zlib.compress(data, level)) / len(data) if data else 1.0
+from workbench.measurement.size import deflated_size
 
 
 def byte_entropy(data: bytes) -> float:
@@ -85,14 +75,19 @@ def sealed_evidence(path: str | os.PathLike, *, plain: str | os.PathLike | None 
             loads, error = False, str(e).replace(str(as_model), name).splitlines()[0][:300]
     seen: dict[str, Any] = {
         "file": src.name, "size_bytes": len(data), "header": MAGIC.decode("ascii").strip(),
-        "deflate_ratio": deflate_ratio(data), "entropy_bits_per_byte": byte_entropy(data),
+        "deflate_ratio": _ratio(src, len(data)), "entropy_bits_per_byte": byte_entropy(data),
         "loads_without_key": loads, "load_error": error,
     }
     if plain is not None:
         clear = Path(plain).read_bytes()
-        seen["plain_deflate_ratio"] = deflate_ratio(clear)
+        seen["plain_deflate_ratio"] = _ratio(Path(plain), len(clear))
         seen["plain_entropy_bits_per_byte"] = byte_entropy(clear)
     return seen
 
 
-__all__ = ["byte_entropy", "deflate_ratio", "sealed_evidence"]
+def _ratio(path: Path, size: int) -> float:
+    """Deflated size / size, by the measurement's own deflate (what `size_deflated_bytes` reports)."""
+    return deflated_size(path) / size if size else 1.0
+
+
+__all__ = ["byte_entropy", "sealed_evidence"]
