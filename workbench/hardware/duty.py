@@ -153,6 +153,22 @@ def leakage_power_w(device: str | DeviceProfile, volt: float | None, v_max: floa
     return float(leak) * volt / v_max * math.exp(LEAKAGE_K_PER_V * (volt - v_max))
 
 
+def active_energy_mj(device: str | DeviceProfile, e_above_mj: float, t_top_ms: float, t_ms: float,
+                     volt: float | None, v_max: float | None, *, leakage: bool = True,
+                     leakage_w: float | None = None) -> tuple[float, float]:
+    """``(dynamic, leakage)`` energy (mJ) of one inference run in `t_ms` at voltage `volt`, from `e_above_mj`,
+    what it adds above idle at the top clock in `t_top_ms` (`POWER_FORMULA`): the dynamic share (that energy less
+    the top clock's leakage over `t_top_ms`) scales with (V/V_max)², leakage is paid over the stretched `t_ms`.
+
+    Example:
+        >>> [round(x, 3) for x in active_energy_mj("stm32h7", 8.0, 16.0, 16.0, None, None)]
+        [7.2, 0.8]
+    """
+    leak_top = leakage_power_w(device, v_max, v_max, leakage_w) if leakage else 0.0
+    dynamic = max(0.0, e_above_mj - leak_top * t_top_ms) * ((volt / v_max) ** 2 if volt else 1.0)
+    return dynamic, (leakage_power_w(device, volt, v_max, leakage_w) if leakage else 0.0) * t_ms
+
+
 def break_even_ms(device: str | DeviceProfile) -> float:
     """Shortest gap (ms) for which sleeping costs less than staying idle: max(t_wake, (E_wake − P_sleep·t_wake) /
     (P_idle − P_sleep)); NaN when the profile has no complete sleep state (`DeviceProfile.can_sleep`).
@@ -250,13 +266,10 @@ def power_strategies(latency_ms: float, energy_mj: float | None, device: str | D
     deadline = period if deadline_ms is None else min(_positive("deadline_ms", deadline_ms), period)
     points = [(p.freq_mhz, p.volt) for p in prof.dvfs] or [(None, None)]
     f_max, v_max = points[-1]
-    leak_max = leakage_power_w(prof, v_max, v_max, leakage_w) if leakage else 0.0
-    e_dyn = max(0.0, e_above - leak_max * lat)
     rows = []
     for f, v in points:
         t = lat * (f_max / f if f else 1.0)
-        dyn = e_dyn * ((v / v_max) ** 2 if v else 1.0)
-        leak = (leakage_power_w(prof, v, v_max, leakage_w) if leakage else 0.0) * t
+        dyn, leak = active_energy_mj(prof, e_above, lat, t, v, v_max, leakage=leakage, leakage_w=leakage_w)
         gap = max(0.0, period - t)
         for state in ("idle", "sleep") if prof.can_sleep else ("idle",):
             e_gap, got = gap_energy_mj(prof, gap, sleep=state == "sleep")

@@ -360,7 +360,7 @@ def schedule(
             duplicate names), an unknown policy or malformed DVFS points.
     """
     from workbench.hardware import device as get_device
-    from workbench.hardware.duty import gap_energy_mj, leakage_power_w, power_notes
+    from workbench.hardware.duty import active_energy_mj, gap_energy_mj, leakage_power_w, power_notes
 
     if policy not in POLICIES:
         raise WorkbenchError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}.")
@@ -376,7 +376,6 @@ def schedule(
     points = _points(prof, dvfs)
     mem_ok, mem_why = _memory(tasks, prof)
     f_max, v_max = points[-1]
-    leak_max = leakage_power_w(prof, v_max, v_max) if leakage else 0.0
     hyper = _hyperperiod_ms(tasks)
     window = hyper if window_s is None else window_s * 1000.0
     jobs_per_ms = sum(t.rate for t in tasks) / 1000.0
@@ -391,10 +390,10 @@ def schedule(
     rows, details, timelines = [], [], []
     for f, v in points:
         speed = 1.0 if f is None else f / f_max
-        vscale = 1.0 if v is None else (v / v_max) ** 2
         c = [t.latency / speed for t in tasks]
         leak_w = leakage_power_w(prof, v, v_max) if leakage else 0.0
-        e = [max(0.0, t.energy - leak_max * t.latency) * vscale + leak_w * ci for t, ci in zip(tasks, c)]
+        e = [sum(active_energy_mj(prof, t.energy, t.latency, ci, v, v_max, leakage=leakage))
+             for t, ci in zip(tasks, c)]
         u = sum(ci / t.period for ci, t in zip(c, tasks))
         density = sum(ci / t.deadline for ci, t in zip(c, tasks))
         edf_ok, edf_why = _edf_demand(c, tasks, min(hyper, window))
